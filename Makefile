@@ -1,0 +1,26 @@
+# Two commands on a fresh machine (see README.md):
+#   make demo   installs what is missing, builds, runs the main job end to end
+#   make test   installs what is missing, builds, runs every test
+SWIFT ?= swift
+BIN := .build/debug
+
+.PHONY: setup build test demo format clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(SWIFT) build --build-tests
+
+test: build
+	$(SWIFT) test --skip-build --parallel --num-workers 2
+
+demo: setup
+	$(SWIFT) build --product otptoken
+	@bash scripts/demo.sh $(BIN)/otptoken
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Sources Tests firmware-sim
+
+clean:
+	rm -rf .build

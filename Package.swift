@@ -1,0 +1,71 @@
+// swift-tools-version: 6.1
+// otptoken: two-step login with USB one-time-password tokens: the wire codec, the OTP maths,
+// the token firmware simulator, the host driver, the shared verifier and the `otptoken` command.
+import PackageDescription
+
+let package = Package(
+  name: "otptoken",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "otptoken", targets: ["otptoken"]),
+    .library(name: "OTPWire", targets: ["OTPWire"]),
+    .library(name: "OneTimePassword", targets: ["OneTimePassword"]),
+    .library(name: "TokenSimulator", targets: ["TokenSimulator"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+  ],
+  targets: [
+    // Pure codec of the YubiKey OTP HID protocol, shared by the driver and the firmware.
+    .target(name: "OTPWire"),
+    // HOTP/TOTP, base32, otpauth URIs, constant-time comparison.
+    .target(
+      name: "OneTimePassword",
+      dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+    ),
+    // The virtual HID wire format (Unix socket) shared by the simulator daemon and the driver.
+    .target(name: "VirtualHID"),
+    // The token firmware as a pure state machine behind a platform protocol.
+    .target(
+      name: "TokenFirmware",
+      dependencies: [
+        "OTPWire", "OneTimePassword", .product(name: "Crypto", package: "swift-crypto"),
+      ],
+      path: "firmware-sim/Sources/TokenFirmware"
+    ),
+    // Host platform, in-process simulated token and the socket daemon.
+    .target(
+      name: "TokenSimulator",
+      dependencies: ["TokenFirmware", "OTPWire", "VirtualHID"],
+      path: "firmware-sim/Sources/TokenSimulator"
+    ),
+    // The command tree of `otptoken`; the executable only calls it.
+    .target(
+      name: "OTPTokenCLI",
+      dependencies: [
+        "OTPWire", "TokenSimulator", "VirtualHID",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(name: "otptoken", dependencies: ["OTPTokenCLI"]),
+
+    .testTarget(name: "OTPWireTests", dependencies: ["OTPWire"]),
+    .testTarget(
+      name: "OneTimePasswordTests",
+      dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]
+    ),
+    .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
+    .testTarget(
+      name: "TokenFirmwareTests",
+      dependencies: ["TokenFirmware", "OTPWire", "OneTimePassword"],
+      path: "firmware-sim/Tests/TokenFirmwareTests"
+    ),
+    .testTarget(
+      name: "TokenSimulatorTests",
+      dependencies: ["TokenSimulator", "VirtualHID", "OTPWire", "OneTimePassword"],
+      path: "firmware-sim/Tests/TokenSimulatorTests"
+    ),
+  ],
+  swiftLanguageModes: [.v6]
+)

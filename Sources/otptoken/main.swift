@@ -1,0 +1,3 @@
+import OTPTokenCLI
+
+await OTPTokenCommand.runMain()
