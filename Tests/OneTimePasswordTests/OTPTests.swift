@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import OneTimePassword
+
+@Suite struct HOTPVectorTests {
+  static let rfc4226 = [
+    "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489",
+  ]
+
+  @Test func rfc4226AppendixD() throws {
+    let hotp = try HOTPGenerator(secret: OTPSecret(bytes: Array("12345678901234567890".utf8)))
+    for (counter, expected) in Self.rfc4226.enumerated() {
+      #expect(hotp.code(counter: UInt64(counter)).text == expected)
+    }
+  }
+
+  struct TOTPVector: Sendable, CustomTestStringConvertible {
+    let algorithm: HashAlgorithm
+    let time: Int64
+    let code: String
+    var testDescription: String { "\(algorithm) at \(time)" }
+  }
+
+  static let rfc6238: [TOTPVector] = {
+    let times: [Int64] = [59, 1_111_111_109, 1_111_111_111, 1_234_567_890, 2_000_000_000, 20_000_000_000]
+    let codes: [HashAlgorithm: [String]] = [
+      .sha1: ["94287082", "07081804", "14050471", "89005924", "69279037", "65353130"],
+      .sha256: ["46119246", "68084774", "67062674", "91819424", "90698825", "77737706"],
+      .sha512: ["90693936", "25091201", "99943326", "93441116", "38618901", "47863826"],
+    ]
+    return codes.flatMap { algorithm, list in
+      zip(times, list).map { TOTPVector(algorithm: algorithm, time: $0, code: $1) }
+    }
+  }()
+
+  static func rfc6238Seed(_ algorithm: HashAlgorithm) -> [UInt8] {
+    let base = "1234567890"
+    switch algorithm {
+    case .sha1: return Array(String(repeating: base, count: 2).utf8)
+    case .sha256: return Array((String(repeating: base, count: 3) + "12").utf8)
+    case .sha512: return Array((String(repeating: base, count: 6) + "1234").utf8)
+    }
+  }
+
+  @Test(arguments: rfc6238)
+  func rfc6238AppendixB(vector: TOTPVector) throws {
+    let totp = try TOTPGenerator(
+      secret: OTPSecret(bytes: Self.rfc6238Seed(vector.algorithm)), algorithm: vector.algorithm, digits: 8)
+    #expect(totp.code(at: vector.time).text == vector.code)
+  }
+
+  @Test func fastSHA1PathAgreesWithSwiftCrypto() throws {
+    var rng = SystemRandomNumberGenerator()
+    for keyLength in [1, 16, 20, 32, 63, 64, 65, 100, 200] {
+      let key = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
+      let hotp = try HOTPGenerator(secret: OTPSecret(bytes: key), digits: 8)
+      for _ in 0..<50 {
+        let counter = UInt64.random(in: 0...UInt64.max, using: &rng)
+        let message = (0..<8).map { UInt8(truncatingIfNeeded: counter >> (56 - 8 * UInt64($0))) }
+        let mac = Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+        #expect(hotp.truncated(counter: counter) == HOTPGenerator.truncate(mac))
+      }
+    }
+  }
+
+  @Test func findReturnsTheLowestMatchingCounter() throws {
+    let hotp = try HOTPGenerator(secret: OTPSecret(bytes: Array("12345678901234567890".utf8)))
+    #expect(hotp.find(try OTPCode("969429"), from: 0, count: 10) == 3)
+    #expect(hotp.find(try OTPCode("969429"), from: 4, count: 10) == nil)
+    #expect(hotp.find(try OTPCode("755224"), from: 0, count: 1) == 0)
+    #expect(hotp.find(try OTPCode("7552240"), from: 0, count: 10) == nil)  // wrong length
+  }
+
+  @Test func digitsOutOfRangeAreRefused() {
+    #expect(throws: OTPError.invalidDigits(9)) { try HOTPGenerator(secret: .random(), digits: 9) }
+    #expect(throws: OTPError.emptySecret) { try HOTPGenerator(secret: OTPSecret(bytes: [])) }
+  }
+}
+
+@Suite struct OTPCodeTests {
+  @Test func leadingZerosSurvive() throws {
+    let code = try OTPCode("007081")
+    #expect(code.text == "007081" && code.value == 7081)
+    #expect(OTPCode(value: 7081, digits: 6).text == "007081")
+    #expect(code.constantTimeEquals(OTPCode(value: 7081, digits: 6)))
+    #expect(!code.constantTimeEquals(try OTPCode("0070810")))
+  }
+
+  @Test(arguments: ["", "12345", "123456789", "12a456", "１２３４５６", " 123456", String(repeating: "1", count: 100_000)])
+  func malformedCodesAreRefused(text: String) {
+    #expect(throws: OTPError.self) { try OTPCode(text) }
+  }
+
+  @Test func descriptionHidesTheCode() throws {
+    #expect(try OTPCode("755224").description == "75••••")
+    #expect(!OTPSecret(bytes: [0xAB, 0xCD]).description.contains("ab"))
+  }
+}
+
+@Suite struct Base32Tests {
+  @Test func rfc4648Vectors() throws {
+    let vectors = [
+      ("f", "MY======"), ("fo", "MZXQ===="), ("foo", "MZXW6==="), ("foob", "MZXW6YQ="),
+      ("fooba", "MZXW6YTB"), ("foobar", "MZXW6YTBOI======"),
+    ]
+    for (plain, encoded) in vectors {
+      #expect(Base32.encode(Array(plain.utf8)) == encoded)
+      #expect(try Base32.decode(encoded) == Array(plain.utf8))
+      #expect(try Base32.decode(encoded.lowercased().replacingOccurrences(of: "=", with: "")) == Array(plain.utf8))
+    }
+  }
+
+  @Test func groupedTextDecodes() throws {
+    let secret = OTPSecret.random()
+    #expect(try OTPSecret(base32: secret.groupedBase32) == secret)
+    #expect(secret.bytes.count == 20)
+  }
+
+  @Test func errorsNameTheProblem() {
+    #expect(throws: OTPError.invalidBase32("\"1\" at position 3 is not base32 (A-Z, 2-7)")) {
+      try Base32.decode("MZ1W6")
+    }
+    #expect(throws: OTPError.invalidBase32("3 symbols cannot end a base32 text (the last group is cut)")) {
+      try Base32.decode("MZX")
+    }
+    #expect(throws: OTPError.invalidBase32("character after padding at position 4")) { try Base32.decode("MY=A") }
+  }
+}
+
+@Suite struct OTPAuthURITests {
+  @Test func roundTrip() throws {
+    let uri = OTPAuthURI(
+      kind: .totp, issuer: "Example Co", account: "alice@example.com", secret: .random(),
+      algorithm: .sha256, digits: 8, period: 60)
+    let parsed = try OTPAuthURI(parsing: uri.string)
+    #expect(parsed == uri)
+    let hotp = OTPAuthURI(kind: .hotp, issuer: nil, account: "bob", secret: .random(), counter: 42)
+    #expect(try OTPAuthURI(parsing: hotp.string) == hotp)
+  }
+
+  @Test func parsesTheCommonForm() throws {
+    let uri = try OTPAuthURI(
+      parsing: "otpauth://totp/ACME%20Co:john@example.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co")
+    #expect(uri.issuer == "ACME Co" && uri.account == "john@example.com")
+    #expect(uri.digits == 6 && uri.period == 30 && uri.algorithm == .sha1)
+  }
+
+  @Test(arguments: [
+    ("http://totp/a?secret=MZXW6", OTPAuthURIError.wrongScheme("http")),
+    ("otpauth://motp/a?secret=MZXW6", .unknownType("motp")),
+    ("otpauth://totp/?secret=MZXW6", .missingLabel),
+    ("otpauth://totp/a", .missingSecret),
+    ("otpauth://totp/a?secret=M1", .invalidSecret("invalid base32 secret: \"1\" at position 2 is not base32 (A-Z, 2-7)")),
+    ("otpauth://totp/A:a?secret=MZXW6&issuer=B", .issuerMismatch(label: "A", parameter: "B")),
+    ("otpauth://totp/a?secret=MZXW6&algorithm=MD5", .invalidAlgorithm("MD5")),
+    ("otpauth://totp/a?secret=MZXW6&digits=10", .invalidDigits("10")),
+    ("otpauth://totp/a?secret=MZXW6&period=0", .invalidPeriod("0")),
+    ("otpauth://hotp/a?secret=MZXW6", .missingCounter),
+    ("otpauth://hotp/a?secret=MZXW6&counter=-1", .invalidCounter("-1")),
+    ("otpauth://totp/a?secret=MZXW6&secret=MZXW6", .duplicateParameter("secret")),
+    ("otpauth://totp/a?secret=MZXW6&counter=3", .parameterNotForType("counter", "totp")),
+  ])
+  func malformedURIsGetPreciseErrors(text: String, expected: OTPAuthURIError) {
+    #expect(throws: expected) { try OTPAuthURI(parsing: text) }
+  }
+}
