@@ -13,7 +13,7 @@ build: setup
 	$(SWIFT) build --build-tests
 
 test: build
-	$(SWIFT) test --skip-build --parallel --num-workers 2
+	$(SWIFT) test --skip-build
 
 demo: setup
 	$(SWIFT) build --product otptoken

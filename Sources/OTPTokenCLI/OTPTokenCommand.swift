@@ -79,7 +79,8 @@ enum Output {
   }
 
   static func json(_ object: [String: Any]) {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    let data =
+      (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     stdout(String(decoding: data, as: UTF8.self))
   }
 }

@@ -103,7 +103,8 @@ struct SimPress: ParsableCommand {
     } catch let error as VirtualHIDError {
       throw CLIFailure(.environment, "simulated token at \(socket): \(error)", json: json)
     } catch {
-      throw CLIFailure(.environment, "simulated token at \(socket) typed something unreadable: \(error)", json: json)
+      throw CLIFailure(
+        .environment, "simulated token at \(socket) typed something unreadable: \(error)", json: json)
     }
     if json {
       Output.json(["ok": true, "typed": text, "slot": slot.rawValue])

@@ -49,7 +49,9 @@ public struct DeviceInfo: Sendable, Hashable {
     tlvs += [Tag.supportedCapabilities.rawValue, 2] + u16(supportedCapabilities.rawValue)
     if let serial {
       tlvs += [Tag.serial.rawValue, 4]
-      tlvs += [UInt8(serial >> 24), UInt8(serial >> 16 & 0xFF), UInt8(serial >> 8 & 0xFF), UInt8(serial & 0xFF)]
+      tlvs += [
+        UInt8(serial >> 24), UInt8(serial >> 16 & 0xFF), UInt8(serial >> 8 & 0xFF), UInt8(serial & 0xFF),
+      ]
     }
     tlvs += [Tag.enabledCapabilities.rawValue, 2] + u16(enabledCapabilities.rawValue)
     if let formFactor { tlvs += [Tag.formFactor.rawValue, 1, formFactor] }
@@ -81,8 +83,10 @@ public struct DeviceInfo: Sendable, Hashable {
       $0.count == 3 ? FirmwareVersion($0[0], $0[1], $0[2]) : nil
     }
     formFactor = fields[Tag.formFactor.rawValue]?.first
-    supportedCapabilities = Capabilities(rawValue: UInt16(truncatingIfNeeded: number(.supportedCapabilities) ?? 0))
-    enabledCapabilities = Capabilities(rawValue: UInt16(truncatingIfNeeded: number(.enabledCapabilities) ?? 0))
+    supportedCapabilities = Capabilities(
+      rawValue: UInt16(truncatingIfNeeded: number(.supportedCapabilities) ?? 0))
+    enabledCapabilities = Capabilities(
+      rawValue: UInt16(truncatingIfNeeded: number(.enabledCapabilities) ?? 0))
     self.fields = fields
   }
 }

@@ -82,7 +82,8 @@ public enum Base32 {
       case "a"..."z": value = scalar.value - 97
       case "2"..."7": value = scalar.value - 50 + 26
       default:
-        throw .invalidBase32("\(String(scalar).debugDescription) at position \(position + 1) is not base32 (A-Z, 2-7)")
+        throw .invalidBase32(
+          "\(String(scalar).debugDescription) at position \(position + 1) is not base32 (A-Z, 2-7)")
       }
       buffer = buffer << 5 | value
       bits += 5

@@ -89,7 +89,9 @@ public enum UnixSocket {
   public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(VirtualHIDError) {
     var offset = 0
     while offset < bytes.count {
-      let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+      let written = bytes[offset...].withUnsafeBytes {
+        send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+      }
       if written < 0 {
         if errno == EINTR { continue }
         throw .io(errorText("write to simulated token"))

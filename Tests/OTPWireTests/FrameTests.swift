@@ -44,7 +44,8 @@ import Testing
 
   @Test func deleteWithAccessCodeMatchesTrace() throws {
     let code = try AccessCode(bytes: [1, 1, 1, 1, 1, 1])
-    let frame = try Frame(command: .configure2, payload: SlotConfiguration.empty.commandPayload(currentAccessCode: code))
+    let frame = try Frame(
+      command: .configure2, payload: SlotConfiguration.empty.commandPayload(currentAccessCode: code))
     #expect(frame.reports == TraceVectors.reports(TraceVectors.deleteSlot2WithAccessCode))
   }
 
@@ -119,7 +120,8 @@ struct SplitMix64: RandomNumberGenerator {
     var rng = SplitMix64(state: 2026)
     for _ in 0..<2000 {
       let payload = randomPayload(&rng)
-      let frame = try Frame(command: Command(rawValue: UInt8.random(in: 0...255, using: &rng)), payload: payload)
+      let frame = try Frame(
+        command: Command(rawValue: UInt8.random(in: 0...255, using: &rng)), payload: payload)
       let reports = frame.reports
       #expect(reports.first?.flagByte == 0x80 && reports.last?.flagByte == 0x89)
       var assembler = FrameAssembler()
@@ -197,14 +199,18 @@ struct SplitMix64: RandomNumberGenerator {
     var assembler = ResponseAssembler()
     _ = try assembler.feed(reports[0])
     #expect(throws: WireError.self) { try assembler.feed(reports[2]) }  // slice skipped
-    #expect(throws: WireError.self) { try assembler.feed(FeatureReport(data: [0, 0, 0, 0, 0, 0, 0], flags: 0)) }
+    #expect(throws: WireError.self) {
+      try assembler.feed(FeatureReport(data: [0, 0, 0, 0, 0, 0, 0], flags: 0))
+    }
     var raw: [UInt8] = []
     var clean = ResponseAssembler()
     for report in reports { if let r = try clean.feed(report) { raw = r } }
     #expect(try ResponseAssembler.data(from: raw, length: 20).count == 20)
     var corrupted = raw
     corrupted[3] ^= 1
-    #expect(throws: WireError.badCRC(what: "token response")) { try ResponseAssembler.data(from: corrupted, length: 20) }
+    #expect(throws: WireError.badCRC(what: "token response")) {
+      try ResponseAssembler.data(from: corrupted, length: 20)
+    }
     #expect(throws: WireError.self) { try ResponseAssembler.data(from: Array(raw.dropLast(7)), length: 20) }
     #expect(throws: WireError.self) { try DeviceInfo(pageBytes: [9, 1, 5, 0]) }
   }

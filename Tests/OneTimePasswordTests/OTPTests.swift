@@ -88,7 +88,9 @@ import Testing
     #expect(!code.constantTimeEquals(try OTPCode("0070810")))
   }
 
-  @Test(arguments: ["", "12345", "123456789", "12a456", "１２３４５６", " 123456", String(repeating: "1", count: 100_000)])
+  @Test(arguments: [
+    "", "12345", "123456789", "12a456", "１２３４５６", " 123456", String(repeating: "1", count: 100_000),
+  ])
   func malformedCodesAreRefused(text: String) {
     #expect(throws: OTPError.self) { try OTPCode(text) }
   }
@@ -108,7 +110,8 @@ import Testing
     for (plain, encoded) in vectors {
       #expect(Base32.encode(Array(plain.utf8)) == encoded)
       #expect(try Base32.decode(encoded) == Array(plain.utf8))
-      #expect(try Base32.decode(encoded.lowercased().replacingOccurrences(of: "=", with: "")) == Array(plain.utf8))
+      #expect(
+        try Base32.decode(encoded.lowercased().replacingOccurrences(of: "=", with: "")) == Array(plain.utf8))
     }
   }
 
@@ -125,7 +128,9 @@ import Testing
     #expect(throws: OTPError.invalidBase32("3 symbols cannot end a base32 text (the last group is cut)")) {
       try Base32.decode("MZX")
     }
-    #expect(throws: OTPError.invalidBase32("character after padding at position 4")) { try Base32.decode("MY=A") }
+    #expect(throws: OTPError.invalidBase32("character after padding at position 4")) {
+      try Base32.decode("MY=A")
+    }
   }
 }
 
@@ -142,7 +147,8 @@ import Testing
 
   @Test func parsesTheCommonForm() throws {
     let uri = try OTPAuthURI(
-      parsing: "otpauth://totp/ACME%20Co:john@example.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co")
+      parsing:
+        "otpauth://totp/ACME%20Co:john@example.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co")
     #expect(uri.issuer == "ACME Co" && uri.account == "john@example.com")
     #expect(uri.digits == 6 && uri.period == 30 && uri.algorithm == .sha1)
   }
@@ -152,7 +158,10 @@ import Testing
     ("otpauth://motp/a?secret=MZXW6", .unknownType("motp")),
     ("otpauth://totp/?secret=MZXW6", .missingLabel),
     ("otpauth://totp/a", .missingSecret),
-    ("otpauth://totp/a?secret=M1", .invalidSecret("invalid base32 secret: \"1\" at position 2 is not base32 (A-Z, 2-7)")),
+    (
+      "otpauth://totp/a?secret=M1",
+      .invalidSecret("invalid base32 secret: \"1\" at position 2 is not base32 (A-Z, 2-7)")
+    ),
     ("otpauth://totp/A:a?secret=MZXW6&issuer=B", .issuerMismatch(label: "A", parameter: "B")),
     ("otpauth://totp/a?secret=MZXW6&algorithm=MD5", .invalidAlgorithm("MD5")),
     ("otpauth://totp/a?secret=MZXW6&digits=10", .invalidDigits("10")),

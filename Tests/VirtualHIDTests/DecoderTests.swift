@@ -27,7 +27,8 @@ import Testing
 
   @Test func wireLayout() {
     #expect(VirtualHIDMessage(.press, payload: [2]).bytes == [0x10, 0, 0, 1, 2])
-    #expect(VirtualHIDMessage(.info, payload: Array(repeating: 0, count: 258)).bytes.prefix(4) == [0x81, 0, 1, 2])
+    #expect(
+      VirtualHIDMessage(.info, payload: Array(repeating: 0, count: 258)).bytes.prefix(4) == [0x81, 0, 1, 2])
   }
 
   @Test func badHeadersAreErrors() throws {

@@ -45,7 +45,9 @@ public struct NonVolatileState: Sendable, Hashable, Codable {
   public var slot1: StoredSlot?
   public var slot2: StoredSlot?
 
-  public init(serial: UInt32, programmingSequence: UInt8 = 0, slot1: StoredSlot? = nil, slot2: StoredSlot? = nil) {
+  public init(
+    serial: UInt32, programmingSequence: UInt8 = 0, slot1: StoredSlot? = nil, slot2: StoredSlot? = nil
+  ) {
     self.serial = serial
     self.programmingSequence = programmingSequence
     self.slot1 = slot1
@@ -70,7 +72,8 @@ extension SlotConfiguration: Codable {
       throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not hex"))
     }
     do { try self.init(bytes: bytes) } catch {
-      throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+      throw DecodingError.dataCorrupted(
+        .init(codingPath: decoder.codingPath, debugDescription: error.description))
     }
   }
   public func encode(to encoder: any Encoder) throws {

@@ -171,15 +171,19 @@ public final class TokenFirmware {
 
   private func update(_ slot: Slot, _ payload: [UInt8]) {
     guard let stored = state[slot],
-      stored.configuration.extFlags.contains(.allowUpdate) || stored.configuration.extFlags.contains(.dormant),
+      stored.configuration.extFlags.contains(.allowUpdate)
+        || stored.configuration.extFlags.contains(.dormant),
       let sent = try? SlotConfiguration(bytes: payload[0..<52]), !sent.isEmpty, sent.reserved == 0,
       mayWrite(slot, currentAccessCode(payload)), !isProtected(slot)
     else { return }
     var merged = stored.configuration
     func merge(_ old: UInt8, _ new: UInt8, _ mask: UInt8) -> UInt8 { old & ~mask | new & mask }
-    merged.extFlags = ExtendedFlags(rawValue: merge(merged.extFlags.rawValue, sent.extFlags.rawValue, ExtendedFlags.updateMask))
-    merged.ticketFlags = TicketFlags(rawValue: merge(merged.ticketFlags.rawValue, sent.ticketFlags.rawValue, TicketFlags.updateMask))
-    merged.configFlags = ConfigFlags(rawValue: merge(merged.configFlags.rawValue, sent.configFlags.rawValue, ConfigFlags.updateMask))
+    merged.extFlags = ExtendedFlags(
+      rawValue: merge(merged.extFlags.rawValue, sent.extFlags.rawValue, ExtendedFlags.updateMask))
+    merged.ticketFlags = TicketFlags(
+      rawValue: merge(merged.ticketFlags.rawValue, sent.ticketFlags.rawValue, TicketFlags.updateMask))
+    merged.configFlags = ConfigFlags(
+      rawValue: merge(merged.configFlags.rawValue, sent.configFlags.rawValue, ConfigFlags.updateMask))
     merged.accessCode = sent.accessCode
     var next = state
     next[slot] = StoredSlot(configuration: merged, counter: stored.counter)
@@ -248,7 +252,8 @@ public final class TokenFirmware {
     state = next
     let code = generator.code(counter: counter)
     let keypad = stored.configuration.extFlags.contains(.useNumericKeypad)
-    let text = Self.typedText(settings: settings, ticketFlags: stored.configuration.ticketFlags, code: code.text)
+    let text = Self.typedText(
+      settings: settings, ticketFlags: stored.configuration.ticketFlags, code: code.text)
     // typedText only produces characters the keyboard map has.
     platform.type(try! Keyboard.reports(typing: text, keypadDigits: keypad))
     return .typed(counter: counter)

@@ -21,7 +21,9 @@ public struct TokenIdentity: Sendable, Hashable, Codable {
   public var manufacturer: String
   public var product: String
 
-  public init(vendorID: UInt16, productID: UInt16, version: FirmwareVersion, manufacturer: String, product: String) {
+  public init(
+    vendorID: UInt16, productID: UInt16, version: FirmwareVersion, manufacturer: String, product: String
+  ) {
     self.vendorID = vendorID
     self.productID = productID
     self.version = version

@@ -114,7 +114,9 @@ public final class SimulatedToken: Sendable {
 
   /// Moves the manual clock forward.
   public func advanceClock(by duration: Duration) {
-    let millis = UInt64(duration.components.seconds) * 1000 + UInt64(duration.components.attoseconds / 1_000_000_000_000_000)
+    let millis =
+      UInt64(duration.components.seconds) * 1000
+      + UInt64(duration.components.attoseconds / 1_000_000_000_000_000)
     core.withLock { $0.platform.advance(milliseconds: millis) }
   }
 

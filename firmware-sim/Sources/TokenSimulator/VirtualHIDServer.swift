@@ -54,7 +54,10 @@ public final class VirtualHIDServer: @unchecked Sendable {
   public func run() {
     defer { shutdown() }
     while true {
-      var entries = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+      var entries = [
+        pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+      ]
       for (fd, client) in clients {
         var events = Int16(POLLIN)
         if !client.output.isEmpty { events |= Int16(POLLOUT) }
@@ -141,7 +144,9 @@ public final class VirtualHIDServer: @unchecked Sendable {
   private func flush(_ fd: Int32) {
     guard var client = clients[fd] else { return }
     while !client.output.isEmpty {
-      let written = client.output.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+      let written = client.output.withUnsafeBytes {
+        Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+      }
       if written < 0 {
         if errno == EINTR { continue }
         if errno == EAGAIN { break }

@@ -158,7 +158,8 @@ func hex(_ lines: [String]) -> [FeatureReport] { lines.map { try! FeatureReport(
     // An unknown command, a scan map (unsupported), and an update of an empty slot.
     try host.write(Command(rawValue: 0x7E), [1, 2, 3])
     try host.write(.scanMap, [UInt8](repeating: 0x63, count: 51))
-    try host.write(.update1, HOTPSlotSettings(key: Array(repeating: 1, count: 20)).configuration().commandPayload())
+    try host.write(
+      .update1, HOTPSlotSettings(key: Array(repeating: 1, count: 20)).configuration().commandPayload())
     // A configuration whose own CRC is broken.
     var payload = try HOTPSlotSettings(key: Array(repeating: 1, count: 20)).configuration().commandPayload()
     payload[10] ^= 1
@@ -201,7 +202,8 @@ func hex(_ lines: [String]) -> [FeatureReport] { lines.map { try! FeatureReport(
     #expect(host.status().programmingSequence == 1)
 
     // Update: drop APPEND_CR; the wrong access code is refused, the right one accepted.
-    var update = try HOTPSlotSettings(key: Array(repeating: 0, count: 20), appendCR: false, accessCode: code).configuration()
+    var update = try HOTPSlotSettings(key: Array(repeating: 0, count: 20), appendCR: false, accessCode: code)
+      .configuration()
     update.fixed = Array(repeating: 0, count: 16)
     try host.write(.update1, update.commandPayload())
     #expect(host.status().programmingSequence == 1)
@@ -230,7 +232,9 @@ func hex(_ lines: [String]) -> [FeatureReport] { lines.map { try! FeatureReport(
   func hmacConfiguration(buttonTrigger: Bool) -> SlotConfiguration {
     let key = Array(repeating: UInt8(0x0B), count: 20)
     var config = try! HOTPSlotSettings(key: key, appendCR: false).configuration()
-    config.configFlags = buttonTrigger ? [.challengeHMAC, .hmacLessThan64, .challengeButtonTrigger] : [.challengeHMAC, .hmacLessThan64]
+    config.configFlags =
+      buttonTrigger
+      ? [.challengeHMAC, .hmacLessThan64, .challengeButtonTrigger] : [.challengeHMAC, .hmacLessThan64]
     config.ticketFlags = [.challengeResponse]
     return config
   }

@@ -24,7 +24,8 @@ import VirtualHID
   }
 
   @Test func sigkillNeverRepeatsACodeNorMovesTheCounterBack() throws {
-    #expect(FileManager.default.isExecutableFile(atPath: Support.binary), "build otptoken first: \(Support.binary)")
+    #expect(
+      FileManager.default.isExecutableFile(atPath: Support.binary), "build otptoken first: \(Support.binary)")
     let dir = Support.temporaryDirectory()
     let state = dir + "/state"
     let socket = dir + "/token.sock"

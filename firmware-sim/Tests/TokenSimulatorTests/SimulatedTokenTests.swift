@@ -96,12 +96,16 @@ import VirtualHID
   @Test func corruptStateIsAnErrorNotAFreshToken() throws {
     let dir = Support.temporaryDirectory()
     try Data("{\"serial\": 12".utf8).write(to: URL(fileURLWithPath: dir + "/state.json"))
-    #expect(throws: StateStoreError.self) { try SimulatedToken(store: try DirectoryStateStore(directory: dir)) }
+    #expect(throws: StateStoreError.self) {
+      try SimulatedToken(store: try DirectoryStateStore(directory: dir))
+    }
   }
 
   @Test func aDifferentSerialForAnExistingTokenIsRefused() throws {
     let dir = Support.temporaryDirectory()
     _ = try SimulatedToken(serial: 5, store: try DirectoryStateStore(directory: dir))
-    #expect(throws: StateStoreError.self) { try SimulatedToken(serial: 6, store: try DirectoryStateStore(directory: dir)) }
+    #expect(throws: StateStoreError.self) {
+      try SimulatedToken(serial: 6, store: try DirectoryStateStore(directory: dir))
+    }
   }
 }

@@ -91,13 +91,15 @@ final class RunningServer: @unchecked Sendable {
       [0x03, 0x00, 0x00, 0x02, 0, 0],  // GET_FEATURE with a payload
     ]
     for bytes in hostile {
-      let answer = try #require(try sendRaw(bytes, to: running.path), "the server kept a malformed connection open")
+      let answer = try #require(
+        try sendRaw(bytes, to: running.path), "the server kept a malformed connection open")
       #expect(answer.first == 0xFF, "expected an ERROR message for \(bytes.prefix(4))")
     }
 
     var rng = SystemRandomNumberGenerator()
     for _ in 0..<200 {
-      let noise = (0..<Int.random(in: 1...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+      let noise = (0..<Int.random(in: 1...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng)
+      }
       let fd = try UnixSocket.connect(path: running.path)
       try? UnixSocket.writeAll(fd, noise)
       close(fd)  // often truncated mid-message
@@ -105,7 +107,10 @@ final class RunningServer: @unchecked Sendable {
 
     // Frames with a bad CRC are valid messages: the token refuses them the way a token does.
     let bad = try VirtualHIDClient(path: running.path)
-    var reports = try Frame(command: .configure2, payload: HOTPSlotSettings(key: Array(repeating: 3, count: 20)).configuration().commandPayload()).reports
+    var reports = try Frame(
+      command: .configure2,
+      payload: HOTPSlotSettings(key: Array(repeating: 3, count: 20)).configuration().commandPayload()
+    ).reports
     reports[reports.count - 1] = FeatureReport(data: [0, 0x03, 0, 0, 0, 0, 0], flags: 0x89)
     for report in reports { try bad.setFeature(report.bytes) }
     #expect(StatusReport(try FeatureReport(bytes: bad.getFeature())).programmingSequence == 1)
