@@ -44,19 +44,23 @@ import VirtualHID
     var restarts = 0
     var rng = SystemRandomNumberGenerator()
     while presses < 200 {
-      // Kill after a random number of presses, at a random moment within the next press.
-      let killAfter = Int.random(in: 0...25, using: &rng)
+      // A few clean presses, then a kill at a random moment while presses go on.
       let client = try VirtualHIDClient(path: socket)
-      let victim = daemon
-      let delay = UInt32.random(in: 0...3000, using: &rng)
+      let cleanPresses = Int.random(in: 0...15, using: &rng)
+      let delay = UInt32.random(in: 0...2000, using: &rng)
+      let pid = daemon.process.processIdentifier
       var issued = 0
+      var killScheduled = false
       while presses < 200 {
-        if issued == killAfter {
-          let pid = victim.process.processIdentifier
-          DispatchQueue.global().async {
+        if issued == cleanPresses && !killScheduled {
+          killScheduled = true
+          Thread {
             usleep(delay)
-            Foundation.kill(pid, SIGKILL)
-          }
+            kill(pid, SIGKILL)
+          }.start()
+        }
+        if killScheduled && issued > cleanPresses + 50 {
+          daemon.process.waitUntilExit()  // the kill is certain; stop pressing into a dying process
         }
         presses += 1
         issued += 1
@@ -69,18 +73,17 @@ import VirtualHID
           break
         }
       }
-      if presses >= 200 && daemon.process.isRunning { break }
-      victim.kill()
+      daemon.kill()
       // The state must load after every kill, and its counter never goes back.
       let loaded = try #require(try DirectoryStateStore(directory: state).load())
       let counter = try #require(loaded.slot2?.counter)
       #expect(counter >= lastStoredCounter)
       lastStoredCounter = counter
+      guard presses < 200 else { break }
       daemon = try Daemon(state: state, socket: socket)
       #expect(Support.waitForSocket(socket))
       restarts += 1
     }
-    daemon.kill()
 
     let complete = codes.filter { $0.count == 7 && $0.hasSuffix("\r") }.map { String($0.prefix(6)) }
     #expect(restarts >= 3)
