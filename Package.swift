@@ -11,6 +11,7 @@ let package = Package(
     .library(name: "OTPWire", targets: ["OTPWire"]),
     .library(name: "OneTimePassword", targets: ["OneTimePassword"]),
     .library(name: "TokenSimulator", targets: ["TokenSimulator"]),
+    .library(name: "TokenDriver", targets: ["TokenDriver"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -40,11 +41,23 @@ let package = Package(
       dependencies: ["TokenFirmware", "OTPWire", "VirtualHID"],
       path: "firmware-sim/Sources/TokenSimulator"
     ),
+    // C libraries, each reached from HIDAPITransport only.
+    .systemLibrary(
+      name: "CHIDAPI", pkgConfig: "hidapi-hidraw", providers: [.apt(["libhidapi-dev"])]),
+    .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+    // The device transport protocol, the socket and in-process back-ends, hot-plug debouncing.
+    .target(name: "TokenTransport", dependencies: ["OTPWire", "VirtualHID", "TokenFirmware", "TokenSimulator"]),
+    // Real tokens: hidapi (hidraw) and libusb hot-plug events.
+    .target(name: "HIDAPITransport", dependencies: ["CHIDAPI", "CLibUSB", "TokenTransport", "OTPWire"]),
+    // Token sessions as Yubico's host libraries run them, and discovery across back-ends.
+    .target(
+      name: "TokenDriver",
+      dependencies: ["OTPWire", "OneTimePassword", "TokenTransport", "HIDAPITransport"]),
     // The command tree of `otptoken`; the executable only calls it.
     .target(
       name: "OTPTokenCLI",
       dependencies: [
-        "OTPWire", "TokenSimulator", "VirtualHID",
+        "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -56,6 +69,12 @@ let package = Package(
       dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]
     ),
     .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
+    .testTarget(
+      name: "TokenDriverTests",
+      dependencies: [
+        "TokenDriver", "TokenTransport", "HIDAPITransport", "TokenSimulator", "TokenFirmware", "OTPWire",
+        "OneTimePassword",
+      ]),
     .testTarget(
       name: "TokenFirmwareTests",
       dependencies: ["TokenFirmware", "OTPWire", "OneTimePassword"],
