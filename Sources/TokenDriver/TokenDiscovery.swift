@@ -1,0 +1,89 @@
+import HIDAPITransport
+import OTPWire
+import TokenTransport
+
+/// Finds tokens across back-ends (real ones through hidapi, simulated ones through sockets or in
+/// this process) and opens the one the user means.
+public struct TokenDiscovery: Sendable {
+  public var backends: [any DeviceBackend]
+  public var clock: any DriverClock
+
+  public init(backends: [any DeviceBackend], clock: any DriverClock = SystemDriverClock()) {
+    self.backends = backends
+    self.clock = clock
+  }
+
+  /// hidapi for real tokens plus the simulated tokens' sockets (explicit ones and those under
+  /// `$XDG_RUNTIME_DIR/otptoken/`).
+  public static func standard(
+    sockets: [String] = [], hidapi: Bool = true, extraProducts: [(vendor: UInt16, product: UInt16)] = []
+  ) -> TokenDiscovery {
+    var backends: [any DeviceBackend] = []
+    if hidapi { backends.append(HIDAPIBackend(extraProducts: extraProducts)) }
+    backends.append(SocketBackend(paths: sockets))
+    return TokenDiscovery(backends: backends)
+  }
+
+  /// Every token visible now, and what went wrong with back-ends that could not look.
+  public func devices() -> (found: [DeviceDescription], problems: [String]) {
+    var found: [DeviceDescription] = []
+    var problems: [String] = []
+    for backend in backends {
+      do { found += try backend.enumerate() } catch { problems.append("\(backend.kind.rawValue): \(error)") }
+    }
+    return (found, problems)
+  }
+
+  /// Opens a session on a listed device.
+  public func open(_ description: DeviceDescription) throws(DriverError) -> TokenSession {
+    guard let backend = backends.first(where: { $0.kind == description.kind }) else {
+      throw .noMatchingToken(description.path)
+    }
+    let device: any HIDDevice
+    do { device = try backend.open(description) } catch { throw TokenSession.mapped(error, "opening \(description.path)") }
+    do { return try TokenSession(device: device, clock: clock) } catch {
+      device.close()
+      throw error
+    }
+  }
+
+  /// What `otptoken devices` shows of one token.
+  public struct Inspection: Sendable {
+    public let device: DeviceDescription
+    public let serial: UInt32?
+    public let version: FirmwareVersion?
+    public let problem: String?
+  }
+
+  /// Opens a device and reads its serial and firmware version; problems are reported, not thrown.
+  public func inspect(_ description: DeviceDescription) -> Inspection {
+    do {
+      let session = try open(description)
+      defer { session.device.close() }
+      let serial = try? session.serial()
+      return Inspection(device: description, serial: serial, version: session.status.version, problem: nil)
+    } catch {
+      return Inspection(device: description, serial: nil, version: nil, problem: error.description)
+    }
+  }
+
+  /// The one token the user means: by path, by serial, or the only one present.
+  public func select(serial: UInt32? = nil, path: String? = nil) throws(DriverError) -> TokenSession {
+    var candidates = devices().found
+    if let path {
+      candidates = candidates.filter { $0.path == path }
+      guard !candidates.isEmpty else { throw .noMatchingToken("path \(path)") }
+    }
+    if let serial {
+      for description in candidates {
+        guard let session = try? open(description) else { continue }
+        if (try? session.serial()) == serial { return session }
+        session.device.close()
+      }
+      throw .noMatchingToken("serial \(serial)")
+    }
+    guard !candidates.isEmpty else { throw .noToken }
+    guard candidates.count == 1 else { throw .severalTokens(candidates) }
+    return try open(candidates[0])
+  }
+}
