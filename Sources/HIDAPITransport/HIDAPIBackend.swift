@@ -26,7 +26,7 @@ public struct HIDAPIBackend: DeviceBackend {
     return String(cString: version)
   }
 
-  func accepts(vendor: UInt16, product: UInt16) -> Bool {
+  public func accepts(vendor: UInt16, product: UInt16) -> Bool {
     (vendor == OTPInterface.yubicoVendorID && OTPInterface.otpProductIDs.contains(product))
       || extraProducts.contains { $0.vendor == vendor && $0.product == product }
   }
