@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: setup build test demo format clean
+.PHONY: setup build test demo format clean udev-check
 
 setup:
 	@bash scripts/setup.sh
@@ -12,8 +12,12 @@ setup:
 build: setup
 	$(SWIFT) build --build-tests
 
-test: build
+test: build udev-check
 	$(SWIFT) test --skip-build
+
+udev-check:
+	@bash udev/check.sh
+	@bash udev/selftest.sh
 
 demo: setup
 	$(SWIFT) build --product otptoken

@@ -57,7 +57,7 @@ let package = Package(
     .target(
       name: "OTPTokenCLI",
       dependencies: [
-        "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport",
+        "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport", "HIDAPITransport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
