@@ -69,6 +69,8 @@ let package = Package(
       dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]
     ),
     .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
+    // Runs the built binary as a user would.
+    .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken"]),
     .testTarget(
       name: "TokenDriverTests",
       dependencies: [

@@ -1,0 +1,74 @@
+import Foundation
+
+/// Runs the built `otptoken` as a user would and captures what it printed and its exit status.
+struct Binary {
+  struct Result {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    var json: [String: Any]? {
+      (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
+    }
+  }
+
+  static var path: String {
+    if let path = ProcessInfo.processInfo.environment["OTPTOKEN_BIN"] { return path }
+    var root = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { root.deleteLastPathComponent() }
+    return root.appendingPathComponent(".build/debug/otptoken").path
+  }
+
+  let environment: [String: String]
+
+  init(runtimeDirectory: String) {
+    var environment = ProcessInfo.processInfo.environment
+    environment["XDG_RUNTIME_DIR"] = runtimeDirectory
+    self.environment = environment
+  }
+
+  func run(_ arguments: [String]) throws -> Result {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Self.path)
+    process.arguments = arguments
+    process.environment = environment
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Result(
+      status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+      stderr: String(decoding: stderr, as: UTF8.self))
+  }
+
+  /// Starts a long-running command (a simulated token) and returns it.
+  func start(_ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Self.path)
+    process.arguments = arguments
+    process.environment = environment
+    process.standardError = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    return process
+  }
+}
+
+func temporaryDirectory() -> String {
+  let path = NSTemporaryDirectory() + "otptoken-cli-" + UUID().uuidString.prefix(8)
+  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+/// Waits (bounded) for a socket file to appear and accept.
+func waitForSocket(_ path: String) -> Bool {
+  for _ in 0..<400 {
+    if FileManager.default.fileExists(atPath: path) { return true }
+    usleep(10_000)
+  }
+  return false
+}
