@@ -10,7 +10,7 @@ public struct OTPTokenCommand: AsyncParsableCommand {
       Exit status: 0 success or accepted, 1 refused, 2 bad usage or input, 3 environment
       (device missing, permission denied, database unreachable). Every command takes --json.
       """,
-    subcommands: [SimCommand.self, DevicesCommand.self, DoctorCommand.self])
+    subcommands: [SimCommand.self, DevicesCommand.self, TokenCommand.self, DoctorCommand.self])
 
   public init() {}
 
