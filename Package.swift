@@ -46,7 +46,8 @@ let package = Package(
       name: "CHIDAPI", pkgConfig: "hidapi-hidraw", providers: [.apt(["libhidapi-dev"])]),
     .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
     // The device transport protocol, the socket and in-process back-ends, hot-plug debouncing.
-    .target(name: "TokenTransport", dependencies: ["OTPWire", "VirtualHID", "TokenFirmware", "TokenSimulator"]),
+    .target(
+      name: "TokenTransport", dependencies: ["OTPWire", "VirtualHID", "TokenFirmware", "TokenSimulator"]),
     // Real tokens: hidapi (hidraw) and libusb hot-plug events.
     .target(name: "HIDAPITransport", dependencies: ["CHIDAPI", "CLibUSB", "TokenTransport", "OTPWire"]),
     // Token sessions as Yubico's host libraries run them, and discovery across back-ends.
@@ -63,7 +64,9 @@ let package = Package(
     ),
     .executableTarget(name: "otptoken", dependencies: ["OTPTokenCLI"]),
 
-    .testTarget(name: "OTPWireTests", dependencies: ["OTPWire"]),
+    // The yubikit reference trace as test vectors, shared by the codec, firmware and driver tests.
+    .target(name: "WireVectors", dependencies: ["OTPWire"], path: "Tests/WireVectors"),
+    .testTarget(name: "OTPWireTests", dependencies: ["OTPWire", "WireVectors"]),
     .testTarget(
       name: "OneTimePasswordTests",
       dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]
@@ -75,11 +78,11 @@ let package = Package(
       name: "TokenDriverTests",
       dependencies: [
         "TokenDriver", "TokenTransport", "HIDAPITransport", "TokenSimulator", "TokenFirmware", "OTPWire",
-        "OneTimePassword",
+        "OneTimePassword", "WireVectors",
       ]),
     .testTarget(
       name: "TokenFirmwareTests",
-      dependencies: ["TokenFirmware", "OTPWire", "OneTimePassword"],
+      dependencies: ["TokenFirmware", "OTPWire", "OneTimePassword", "WireVectors"],
       path: "firmware-sim/Tests/TokenFirmwareTests"
     ),
     .testTarget(

@@ -46,7 +46,8 @@ public struct HIDAPIBackend: DeviceBackend {
         kind: .hidraw, path: info.path.map { String(cString: $0) } ?? "",
         vendorID: info.vendor_id, productID: info.product_id, release: info.release_number,
         usagePage: info.usage_page, usage: info.usage, serialString: Self.string(info.serial_number),
-        manufacturer: Self.string(info.manufacturer_string) ?? "", product: Self.string(info.product_string) ?? "")
+        manufacturer: Self.string(info.manufacturer_string) ?? "",
+        product: Self.string(info.product_string) ?? "")
       if description.isOTPInterface { found.append(description) }
     }
     return found
@@ -116,7 +117,9 @@ final class HIDAPIDevice: HIDDevice {
   func getFeatureReport() throws(TransportError) -> FeatureReport {
     let device = try open()
     var buffer = [UInt8](repeating: 0, count: 9)
-    let count = buffer.withUnsafeMutableBufferPointer { hid_get_feature_report(device, $0.baseAddress, $0.count) }
+    let count = buffer.withUnsafeMutableBufferPointer {
+      hid_get_feature_report(device, $0.baseAddress, $0.count)
+    }
     guard count >= 0 else { throw failure("GET_REPORT") }
     // hidraw returns the report ID byte first for unnumbered reports.
     let data = count == 9 ? Array(buffer[1..<9]) : Array(buffer[0..<min(Int(count), 8)])
@@ -131,7 +134,9 @@ final class HIDAPIDevice: HIDDevice {
     }
     guard count >= 0 else { throw failure("reading input") }
     guard count > 0 else { return nil }
-    do { return try KeyboardReport(bytes: Array(buffer[0..<8])) } catch { throw .badReport("short input report") }
+    do { return try KeyboardReport(bytes: Array(buffer[0..<8])) } catch {
+      throw .badReport("short input report")
+    }
   }
 
   func writeOutputReport(_ bytes: [UInt8]) throws(TransportError) {

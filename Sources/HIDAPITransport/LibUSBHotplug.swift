@@ -50,7 +50,8 @@ public enum LibUSBHotplug {
       return 0
     }
     var handle: libusb_hotplug_callback_handle = 0
-    let events = Int32(LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
+    let events = Int32(
+      LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
     let registered = libusb_hotplug_register_callback(
       context, events, 0, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
       callback, userData, &handle)

@@ -74,7 +74,8 @@ struct DevicesCommand: AsyncParsableCommand {
   static func line(_ row: TokenDiscovery.Inspection) -> String {
     let serial = row.serial.map(String.init) ?? "?"
     let version = row.version?.description ?? "?"
-    var text = "\(row.device.kind.rawValue)\t\(row.device.path)\t\(row.device.vidPid)\tserial \(serial)\tfirmware \(version)\t\(row.device.product)"
+    var text =
+      "\(row.device.kind.rawValue)\t\(row.device.path)\t\(row.device.vidPid)\tserial \(serial)\tfirmware \(version)\t\(row.device.product)"
     if let problem = row.problem { text += "\t(\(problem))" }
     return text
   }
@@ -95,7 +96,9 @@ struct DevicesCommand: AsyncParsableCommand {
         case .departed(let d): ("departed", d)
         }
       if json {
-        Output.json(["event": verb, "kind": device.kind.rawValue, "path": device.path, "product": device.product])
+        Output.json([
+          "event": verb, "kind": device.kind.rawValue, "path": device.path, "product": device.product,
+        ])
       } else {
         Output.stdout("\(verb)\t\(device.kind.rawValue)\t\(device.path)\t\(device.vidPid)\t\(device.product)")
       }

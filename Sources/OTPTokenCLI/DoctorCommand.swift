@@ -66,7 +66,8 @@ struct DoctorCommand: ParsableCommand {
         "access \(token.path)", ok,
         ok
           ? "\(token.product) (\(token.vidPid)) can be opened by this user"
-          : "\(token.product) (\(token.vidPid)) cannot be opened by this user: install the udev rules (see above), then replug the token")
+          : "\(token.product) (\(token.vidPid)) cannot be opened by this user: install the udev rules (see above), then replug the token"
+      )
     }
     if json { Output.json(["ok": healthy, "checks": checks]) }
     if !healthy { throw ExitCode(ExitStatus.environment.rawValue) }

@@ -94,7 +94,9 @@ struct TokenHOTP: ParsableCommand {
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() throws {
-    guard let slot = Slot(rawValue: slot) else { throw CLIFailure(.usage, "--slot must be 1 or 2", json: json) }
+    guard let slot = Slot(rawValue: slot) else {
+      throw CLIFailure(.usage, "--slot must be 1 or 2", json: json)
+    }
     let secret: OTPSecret
     if let key {
       guard let bytes = [UInt8](hex: key), bytes.count == 20 else {
@@ -111,7 +113,8 @@ struct TokenHOTP: ParsableCommand {
     let serial = try driver(json: json) { () throws(DriverError) in try session.serial() }
     let settings = HOTPSlotSettings(
       key: secret.bytes, digits: digits, initialMovingFactor: imf,
-      tokenID: tokenId ? HOTPSlotSettings.standardTokenID(serial: serial) : [], appendCR: !noEnter, accessCode: new)
+      tokenID: tokenId ? HOTPSlotSettings.standardTokenID(serial: serial) : [], appendCR: !noEnter,
+      accessCode: new)
     try driver(json: json) { () throws(DriverError) in
       try session.programHOTP(slot: slot, settings: settings, currentAccessCode: current)
     }
@@ -161,12 +164,19 @@ struct TokenDelete: ParsableCommand {
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() throws {
-    guard let slot = Slot(rawValue: slot) else { throw CLIFailure(.usage, "--slot must be 1 or 2", json: json) }
+    guard let slot = Slot(rawValue: slot) else {
+      throw CLIFailure(.usage, "--slot must be 1 or 2", json: json)
+    }
     let code = try parseAccessCode(accessCode, json: json)
     let session = try selection.session(json: json)
     defer { session.device.close() }
-    try driver(json: json) { () throws(DriverError) in try session.delete(slot: slot, currentAccessCode: code) }
-    if json { Output.json(["ok": true, "slot": slot.rawValue]) } else { Output.stderr("Deleted slot \(slot).") }
+    try driver(json: json) { () throws(DriverError) in try session.delete(slot: slot, currentAccessCode: code)
+    }
+    if json {
+      Output.json(["ok": true, "slot": slot.rawValue])
+    } else {
+      Output.stderr("Deleted slot \(slot).")
+    }
   }
 }
 

@@ -40,7 +40,9 @@ public struct TokenDiscovery: Sendable {
       throw .noMatchingToken(description.path)
     }
     let device: any HIDDevice
-    do { device = try backend.open(description) } catch { throw TokenSession.mapped(error, "opening \(description.path)") }
+    do { device = try backend.open(description) } catch {
+      throw TokenSession.mapped(error, "opening \(description.path)")
+    }
     do { return try TokenSession(device: device, clock: clock) } catch {
       device.close()
       throw error

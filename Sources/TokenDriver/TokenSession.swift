@@ -47,7 +47,9 @@ public final class TokenSession {
   /// The serial number (command 0x10).
   public func serial() throws(DriverError) -> UInt32 {
     let data = try transactData(.deviceSerial, [], length: 4, operation: "reading the serial")
-    do { return try SerialNumber.decode(data) } catch { throw .incompleteResponse(operation: "reading the serial", detail: "\(error)") }
+    do { return try SerialNumber.decode(data) } catch {
+      throw .incompleteResponse(operation: "reading the serial", detail: "\(error)")
+    }
   }
 
   /// Device information page 0 (command 0x13, firmware 4.1 and later).
@@ -165,7 +167,9 @@ public final class TokenSession {
     } else {
       length = 6
     }
-    guard text.count >= length else { throw .unreadablePress("\(text.count) characters, fewer than \(length) digits") }
+    guard text.count >= length else {
+      throw .unreadablePress("\(text.count) characters, fewer than \(length) digits")
+    }
     let code: OTPCode
     do { code = try OTPCode(String(text.suffix(length))) } catch { throw .unreadablePress("\(error)") }
     return PressReading(typed: typed, tokenID: String(text.dropLast(length)), code: code)
@@ -176,7 +180,8 @@ public final class TokenSession {
   private func writeConfiguration(
     _ command: Command, _ configuration: SlotConfiguration, _ accessCode: AccessCode, _ operation: String
   ) throws(DriverError) {
-    _ = try transact(command, configuration.commandPayload(currentAccessCode: accessCode), operation: operation)
+    _ = try transact(
+      command, configuration.commandPayload(currentAccessCode: accessCode), operation: operation)
   }
 
   private func transactData(
@@ -227,7 +232,8 @@ public final class TokenSession {
     }
   }
 
-  private func readAnswer(after before: UInt8, operation: String, onTouchNeeded: () -> Void) throws(DriverError)
+  private func readAnswer(after before: UInt8, operation: String, onTouchNeeded: () -> Void)
+    throws(DriverError)
     -> Answer
   {
     var assembler = ResponseAssembler()
@@ -279,7 +285,9 @@ public final class TokenSession {
   }
 
   private func reset(_ operation: String) throws(DriverError) {
-    do { try device.setFeatureReport(.reset(ReportFlags.resetYubikit)) } catch { throw Self.mapped(error, operation) }
+    do { try device.setFeatureReport(.reset(ReportFlags.resetYubikit)) } catch {
+      throw Self.mapped(error, operation)
+    }
   }
 
   /// Whether the programming sequence shows an accepted write: +1, or 0 once both slots are empty

@@ -49,7 +49,9 @@ public struct DeviceWatcher: Sendable {
         for await event in events {
           do { try await sleep(debounce) } catch { break }
           var changes = known.update(scan())
-          if case .arrived = event, !changes.contains(where: { if case .arrived = $0 { true } else { false } }) {
+          if case .arrived = event,
+            !changes.contains(where: { if case .arrived = $0 { true } else { false } })
+          {
             for delay in backoffs {
               do { try await sleep(delay) } catch { break }
               changes += known.update(scan())

@@ -16,7 +16,9 @@ import Testing
     try FileManager.default.createDirectory(atPath: runtime + "/otptoken", withIntermediateDirectories: true)
     let binary = Binary(runtimeDirectory: runtime)
     let socket = runtime + "/otptoken/desk.sock"
-    let sim = try binary.start(["sim", "serve", "--state", runtime + "/state", "--socket", socket, "--serial", "4242"])
+    let sim = try binary.start([
+      "sim", "serve", "--state", runtime + "/state", "--socket", socket, "--serial", "4242",
+    ])
     defer {
       sim.terminate()
       sim.waitUntilExit()

@@ -1,4 +1,5 @@
 import Testing
+import WireVectors
 
 @testable import OTPWire
 

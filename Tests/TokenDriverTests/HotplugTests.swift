@@ -65,8 +65,10 @@ func token(_ path: String) -> DeviceDescription {
     let burst = [USBEvent](repeating: .arrived(vendor: 0x1050, product: 0x0407), count: 5)
     let result = await watch(
       events: burst + [.left(vendor: 0x1050, product: 0x0407)],
-      scans: [[], [token("/dev/hidraw2")], [token("/dev/hidraw2")], [token("/dev/hidraw2")],
-              [token("/dev/hidraw2")], [token("/dev/hidraw2")], []],
+      scans: [
+        [], [token("/dev/hidraw2")], [token("/dev/hidraw2")], [token("/dev/hidraw2")],
+        [token("/dev/hidraw2")], [token("/dev/hidraw2")], [],
+      ],
       count: 2)
     #expect(result.changes == [.arrived(token("/dev/hidraw2")), .departed(token("/dev/hidraw2"))])
   }
@@ -86,7 +88,8 @@ func token(_ path: String) -> DeviceDescription {
 
 @Suite struct HIDAPIBackendTests {
   @Test func enumerationWithoutTokensIsEmpty() throws {
-    let hidraw = (try? FileManager.default.contentsOfDirectory(atPath: "/dev"))?.filter { $0.hasPrefix("hidraw") } ?? []
+    let hidraw =
+      (try? FileManager.default.contentsOfDirectory(atPath: "/dev"))?.filter { $0.hasPrefix("hidraw") } ?? []
     let found = try HIDAPIBackend().enumerate()
     #expect(found.allSatisfy { $0.isOTPInterface && $0.kind == .hidraw })
     if hidraw.isEmpty { #expect(found.isEmpty) }

@@ -6,11 +6,14 @@ import TokenFirmware
 import TokenSimulator
 import TokenTransport
 import VirtualHID
+import WireVectors
 
 @testable import TokenDriver
 
 @Suite struct TokenSessionTests {
-  func session(_ token: SimulatedToken, fault: FaultyDevice.Fault? = nil) throws -> (TokenSession, FaultyDevice, ManualDriverClock) {
+  func session(_ token: SimulatedToken, fault: FaultyDevice.Fault? = nil) throws -> (
+    TokenSession, FaultyDevice, ManualDriverClock
+  ) {
     let device = FaultyDevice(InProcessBackend.open(token), fault: fault)
     let clock = ManualDriverClock()
     return (try TokenSession(device: device, clock: clock), device, clock)
@@ -22,14 +25,10 @@ import VirtualHID
     try session.programHOTP(slot: .two, settings: HOTPSlotSettings(key: rfcKey))
     // After the session's opening status read, exactly the trace's put_configuration(SLOT.TWO,
     // HotpSlotConfiguration(key)): a status read, one GET before every SET, the confirming status.
-    let expected = [
-      "GET 00 05 04 03 00 00 00 00", "GET 00 05 04 03 00 00 00 00", "SET 00 00 00 00 00 00 00 80",
-      "GET 00 05 04 03 00 00 00 00", "SET 00 00 37 38 39 30 00 82", "GET 00 05 04 03 00 00 00 00",
-      "SET 00 31 32 33 34 35 36 83", "GET 00 05 04 03 00 00 00 00", "SET 37 38 39 30 31 32 33 84",
-      "GET 00 05 04 03 00 00 00 00", "SET 34 35 36 00 00 00 00 85", "GET 00 05 04 03 00 00 00 00",
-      "SET 00 00 00 34 60 40 00 86", "GET 00 05 04 03 00 00 00 00", "SET 00 5f c0 00 00 00 00 87",
-      "GET 00 05 04 03 00 00 00 00", "SET 00 03 95 56 00 00 00 89", "GET 00 05 04 03 01 0a 00 00",
-    ]
+    let status0 = "00 05 04 03 00 00 00 00"
+    var expected = ["GET " + status0]
+    for report in TraceVectors.programSlot2 { expected += ["GET " + status0, "SET " + report] }
+    expected.append("GET 00 05 04 03 01 0a 00 00")
     #expect(device.log.first == "GET 00 05 04 03 00 00 00 00")
     #expect(Array(device.log.dropFirst()) == expected)
     #expect(session.status.programmingSequence == 1)
@@ -191,7 +190,10 @@ import VirtualHID
   @Test func truncatedAnswer() throws {
     let device = FaultyDevice(InProcessBackend.open(try programmedToken()), fault: .truncateResponse)
     let session = try TokenSession(device: device, clock: ManualDriverClock())
-    #expect(throws: DriverError.incompleteResponse(operation: "reading the device information", detail: "the answer stopped half-way")) {
+    #expect(
+      throws: DriverError.incompleteResponse(
+        operation: "reading the device information", detail: "the answer stopped half-way")
+    ) {
       try session.deviceInfo()
     }
   }

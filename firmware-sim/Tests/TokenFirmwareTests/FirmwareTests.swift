@@ -3,6 +3,7 @@ import Foundation
 import OTPWire
 import OneTimePassword
 import Testing
+import WireVectors
 
 @testable import TokenFirmware
 
@@ -66,30 +67,18 @@ func hex(_ lines: [String]) -> [FeatureReport] { lines.map { try! FeatureReport(
     firmware = TokenFirmware(state: .fresh(serial: 12_345_678), platform: platform)
   }
 
-  // The SET reports below are the yubikit trace's, verbatim.
-  static let program6 = [
-    "00 00 00 00 00 00 00 80", "00 00 37 38 39 30 00 82", "00 31 32 33 34 35 36 83",
-    "37 38 39 30 31 32 33 84", "34 35 36 00 00 00 00 85", "00 00 00 34 60 40 00 86",
-    "00 5f c0 00 00 00 00 87", "00 03 95 56 00 00 00 89",
-  ]
-  static let program8WithCode = [
-    "00 00 00 00 00 00 00 80", "00 00 37 38 39 30 00 82", "00 31 32 33 34 35 36 83",
-    "37 38 39 30 31 32 33 84", "34 35 36 01 01 01 01 85", "01 01 00 34 60 42 00 86",
-    "00 93 da 00 00 00 00 87", "00 03 95 56 00 00 00 89",
-  ]
-  static let delete2 = [
-    "00 00 00 00 00 00 00 80", "00 00 00 01 01 01 01 87", "01 01 00 00 00 00 00 88",
-    "00 03 1f f4 00 00 00 89",
-  ]
+  static let program6 = TraceVectors.programSlot2
+  static let program8WithCode = TraceVectors.programSlot2EightDigitsWithAccessCode
+  static let delete2 = TraceVectors.deleteSlot2WithAccessCode
 
   @Test func hostDecisionsFollowTheTrace() throws {
     // Status before anything: 5.4.3, pgmSeq 0, no slot.
     #expect(firmware.getFeatureReport().bytes == [0, 5, 4, 3, 0, 0, 0, 0])
 
     // get_serial: the data slice and terminator exactly as in the trace.
-    host.write(hex(["00 00 00 00 00 00 00 80", "00 10 6b 5b 00 00 00 89"]))
-    #expect(firmware.getFeatureReport().bytes == [UInt8](hex: "00 bc 61 4e c8 04 00 40"))
-    #expect(firmware.getFeatureReport().bytes == [UInt8](hex: "00 00 00 00 00 00 00 40"))
+    host.write(hex(TraceVectors.serialCommand))
+    #expect(firmware.getFeatureReport() == hex(TraceVectors.serialAnswer)[0])
+    #expect(firmware.getFeatureReport() == hex(TraceVectors.serialAnswer)[1])
     firmware.setFeatureReport(.reset(0xFF))
     #expect(firmware.getFeatureReport().flags == [])
 
@@ -111,14 +100,9 @@ func hex(_ lines: [String]) -> [FeatureReport] { lines.map { try! FeatureReport(
     #expect(firmware.getFeatureReport().bytes == [0, 5, 4, 3, 0, 0, 0, 0])
 
     // Device information page 0, as in the trace.
-    host.write(hex(["00 00 00 00 00 00 00 80", "00 13 6b 5b 00 00 00 89"]))
+    host.write(hex(TraceVectors.deviceInfoCommand))
     let answer = (0..<5).map { _ in firmware.getFeatureReport() }
-    #expect(
-      answer
-        == hex([
-          "16 01 02 00 01 02 04 40", "00 bc 61 4e 03 02 00 41", "01 04 01 01 05 03 05 42",
-          "04 03 8e 69 00 00 00 43", "00 00 00 00 00 00 00 40",
-        ]))
+    #expect(answer == hex(TraceVectors.deviceInfoAnswer))
   }
 
   @Test func threePressesTypeTheRFCCodes() throws {
