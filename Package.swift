@@ -12,10 +12,14 @@ let package = Package(
     .library(name: "OneTimePassword", targets: ["OneTimePassword"]),
     .library(name: "TokenSimulator", targets: ["TokenSimulator"]),
     .library(name: "TokenDriver", targets: ["TokenDriver"]),
+    .library(name: "Verifier", targets: ["Verifier"]),
+    .library(name: "VerifierSQLite", targets: ["VerifierSQLite"]),
+    .library(name: "SeedImport", targets: ["SeedImport"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
   ],
   targets: [
     // Pure codec of the YubiKey OTP HID protocol, shared by the driver and the firmware.
@@ -54,6 +58,21 @@ let package = Package(
     .target(
       name: "TokenDriver",
       dependencies: ["OTPWire", "OneTimePassword", "TokenTransport", "HIDAPITransport"]),
+    // The shared verifier: users, factors, the decision engine, the storage protocol, sealing.
+    .target(
+      name: "Verifier",
+      dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]),
+    // The embedded SQLite store (GRDB): WAL, synchronous=FULL, compare-and-set counters.
+    .target(
+      name: "VerifierSQLite",
+      dependencies: ["Verifier", "OneTimePassword", .product(name: "GRDB", package: "GRDB.swift")]),
+    // Vendor seed files: PSKC (RFC 6030), plain, pre-shared key and PBKDF2.
+    .target(
+      name: "SeedImport",
+      dependencies: [
+        "Verifier", "OneTimePassword", .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "CryptoExtras", package: "swift-crypto"),
+      ]),
     // The command tree of `otptoken`; the executable only calls it.
     .target(
       name: "OTPTokenCLI",
@@ -72,6 +91,10 @@ let package = Package(
       dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]
     ),
     .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
+    .testTarget(
+      name: "VerifierTests",
+      dependencies: ["Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword"],
+      resources: [.copy("PSKC")]),
     // Runs the built binary as a user would.
     .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken"]),
     .testTarget(

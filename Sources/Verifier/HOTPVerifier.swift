@@ -1,0 +1,257 @@
+import Foundation
+import OneTimePassword
+
+/// The decision engine for hardware HOTP tokens (shared/reference/verifier.md).
+///
+/// Every code is accepted at most once, whatever the number of processes: a decision reads the
+/// factor's state, decides, and writes the new state by compare-and-set against the version it
+/// read; if another request moved the state first, it reads again and decides again (the same code
+/// is then a replay). Throttled or locked factors refuse without evaluating the code, so a refusal
+/// never tells whether the code was right.
+public struct HOTPVerifier: Sendable {
+  public let store: any VerifierStore
+  public let keys: MasterKeyRing
+  public let settings: VerifierSettings
+  public let clock: any VerifierClock
+
+  public init(
+    store: any VerifierStore, keys: MasterKeyRing, settings: VerifierSettings = VerifierSettings(),
+    clock: any VerifierClock = SystemClock()
+  ) throws(VerifierError) {
+    self.store = store
+    self.keys = keys
+    self.settings = try settings.validated()
+    self.clock = clock
+  }
+
+  /// How many times a decision is retried when other requests keep winning the race.
+  static let raceRetries = 64
+
+  // MARK: Verification
+
+  /// Decides one code for a user against all their active HOTP tokens.
+  public func verify(user name: String, code text: String, source: String? = nil) throws(VerifierError) -> Decision {
+    let code: OTPCode
+    do { code = try OTPCode(text) } catch { throw .invalidInput(error.description) }
+    let user = try lookUp(name)
+    for _ in 0..<Self.raceRetries {
+      let factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(\.active)
+      guard !factors.isEmpty else {
+        try record(AuditEntry(at: now, user: name, factor: nil, action: "verify", result: "refused", reason: "no-factor", source: source))
+        return Decision(reason: .noFactor)
+      }
+      if let decision = try decide(code, user: user, factors: factors, source: source) { return decision }
+    }
+    throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
+  }
+
+  /// One pass over the factors; nil if a compare-and-set lost a race (the caller re-reads).
+  private func decide(_ code: OTPCode, user: UserRecord, factors: [HOTPFactorRecord], source: String?)
+    throws(VerifierError) -> Decision?
+  {
+    let now = self.now
+    var refusals: [(HOTPFactorRecord, HOTPState, Decision.Reason)] = []
+    var blocked: Decision?
+    for factor in factors {
+      let state = factor.state
+      if state.hardLocked {
+        blocked = blocked ?? Decision(reason: .locked, factor: label(factor))
+        continue
+      }
+      if let until = state.throttledUntil, now < until {
+        blocked = blocked ?? Decision(reason: .throttled, factor: label(factor), retryAfterMilliseconds: until - now)
+        continue
+      }
+      let generator = try self.generator(factor)
+      // 1. The second code of a pending auto-resync.
+      if let pending = state.pendingResyncCounter, let expiry = state.pendingResyncExpiry, now < expiry,
+        generator.find(code, from: pending &+ 1, count: 1) != nil
+      {
+        let accepted = pending &+ 1
+        let next = HOTPState(nextCounter: accepted &+ 1, version: state.version)
+        let audit = entry(user, factor, "verify", "accepted", "resynced", state.nextCounter, accepted &+ 1, source)
+        guard try cas(factor, state, next, audit) else { return nil }
+        return Decision(reason: .resynced, factor: label(factor), counter: accepted)
+      }
+      // 2. The look-ahead window.
+      if let counter = generator.find(code, from: state.nextCounter, count: settings.lookAhead) {
+        let next = HOTPState(nextCounter: counter &+ 1, version: state.version)
+        let audit = entry(user, factor, "verify", "accepted", "accepted", state.nextCounter, counter &+ 1, source)
+        guard try cas(factor, state, next, audit) else { return nil }
+        return Decision(reason: .accepted, factor: label(factor), counter: counter)
+      }
+      // 3. A used code: refused and recorded, not counted as a failure, since a second submission of
+      //    a real code (a double click, a racing node) is not a guess.
+      let lookback = min(UInt64(settings.replayLookback), state.nextCounter)
+      if lookback > 0, generator.find(code, from: state.nextCounter - lookback, count: Int(lookback)) != nil {
+        try record(entry(user, factor, "verify", "refused", "replay", state.nextCounter, state.nextCounter, source))
+        return Decision(reason: .replay, factor: label(factor))
+      }
+      // 4. Beyond the window but within the sync window: remember it and ask for the next press.
+      let syncSpan = settings.syncWindow - settings.lookAhead
+      if syncSpan > 0,
+        let counter = generator.find(code, from: state.nextCounter &+ UInt64(settings.lookAhead), count: syncSpan)
+      {
+        var next = state
+        next.pendingResyncCounter = counter
+        next.pendingResyncExpiry = now + Int64(settings.resyncExpirySeconds) * 1000
+        let audit = entry(user, factor, "verify", "refused", "press-again", state.nextCounter, state.nextCounter, source)
+        guard try cas(factor, state, next, audit) else { return nil }
+        return Decision(reason: .pressAgain, factor: label(factor))
+      }
+      refusals.append((factor, state, .wrongCode))
+    }
+    // No factor accepted: count a failure on every factor that evaluated the code.
+    for (factor, state, reason) in refusals {
+      let next = failed(state, now: now)
+      let audit = entry(user, factor, "verify", "refused", reason.rawValue, state.nextCounter, state.nextCounter, source)
+      guard try cas(factor, state, next, audit) else { return nil }
+    }
+    if let (factor, _, reason) = refusals.first {
+      return Decision(reason: reason, factor: label(factor))
+    }
+    let decision = blocked ?? Decision(reason: .noFactor)
+    try record(
+      AuditEntry(at: now, user: user.name, factor: decision.factor, action: "verify", result: "refused",
+                 reason: decision.reason.rawValue, source: source))
+    return decision
+  }
+
+  /// The state after one more failure: throttled after `throttleAfter`, locked after `hardLockAfter`.
+  func failed(_ state: HOTPState, now: Int64) -> HOTPState {
+    var next = state
+    next.failures += 1
+    let delay = settings.throttleDelayMilliseconds(failures: next.failures)
+    next.throttledUntil = delay > 0 ? now + delay : nil
+    if next.failures >= settings.hardLockAfter { next.hardLocked = true }
+    return next
+  }
+
+  // MARK: Resynchronisation
+
+  /// Resynchronises a token from two consecutive codes, searching the explicit resync window
+  /// forward from the current counter. Refused attempts count as failures.
+  public func resync(user name: String, serial: String? = nil, codes: (String, String), source: String? = nil)
+    throws(VerifierError) -> Decision
+  {
+    let first: OTPCode
+    let second: OTPCode
+    do {
+      first = try OTPCode(codes.0)
+      second = try OTPCode(codes.1)
+    } catch { throw .invalidInput(error.description) }
+    let user = try lookUp(name)
+    for _ in 0..<Self.raceRetries {
+      var factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(\.active)
+      if let serial { factors = factors.filter { $0.serial == serial } }
+      guard let factor = factors.first else { return Decision(reason: .noFactor) }
+      guard factors.count == 1 else { throw .invalidInput("\(name) has several tokens: name one with its serial") }
+      let state = factor.state
+      if state.hardLocked { return Decision(reason: .locked, factor: label(factor)) }
+      if let until = state.throttledUntil, now < until {
+        return Decision(reason: .throttled, factor: label(factor), retryAfterMilliseconds: until - now)
+      }
+      let generator = try self.generator(factor)
+      if let counter = Self.findPair(generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow) {
+        let next = HOTPState(nextCounter: counter &+ 2, version: state.version)
+        let audit = entry(user, factor, "resync", "accepted", "resynced", state.nextCounter, counter &+ 2, source)
+        guard try cas(factor, state, next, audit) else { continue }
+        return Decision(reason: .resynced, factor: label(factor), counter: counter &+ 1)
+      }
+      let next = failed(state, now: now)
+      let audit = entry(user, factor, "resync", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
+      guard try cas(factor, state, next, audit) else { continue }
+      return Decision(reason: .wrongCode, factor: label(factor))
+    }
+    throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
+  }
+
+  /// The lowest counter c in the window with code(c) == first and code(c + 1) == second. Every
+  /// candidate of the window is computed, so the time does not depend on where the pair is.
+  static func findPair(_ generator: HOTPGenerator, _ first: OTPCode, _ second: OTPCode, from start: UInt64, count: Int)
+    -> UInt64?
+  {
+    guard first.digits == generator.digits, second.digits == generator.digits, count > 0 else { return nil }
+    var found: UInt64? = nil
+    var previous = generator.value(counter: start)
+    var counter = start
+    for _ in 0..<count {
+      let next = generator.value(counter: counter &+ 1)
+      if found == nil && previous == first.value && next == second.value { found = counter }
+      previous = next
+      counter &+= 1
+    }
+    return found
+  }
+
+  // MARK: Administration
+
+  /// Clears throttling and the hard lock of a user's factor.
+  public func unlock(user name: String, serial: String? = nil, source: String? = nil) throws(VerifierError) {
+    let user = try lookUp(name)
+    for _ in 0..<Self.raceRetries {
+      var factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }
+      if let serial { factors = factors.filter { $0.serial == serial } }
+      guard !factors.isEmpty else { throw .notFound("a token of \(name)\(serial.map { " with serial \($0)" } ?? "")") }
+      var lost = false
+      for factor in factors {
+        var next = factor.state
+        next.failures = 0
+        next.throttledUntil = nil
+        next.hardLocked = false
+        let audit = entry(user, factor, "unlock", "done", "unlocked", nil, nil, source)
+        if try !cas(factor, factor.state, next, audit) { lost = true }
+      }
+      if !lost { return }
+    }
+    throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
+  }
+
+  // MARK: Helpers
+
+  var now: Int64 { clock.nowMilliseconds() }
+
+  func label(_ factor: HOTPFactorRecord) -> String { "hotp:\(factor.serial)" }
+
+  func lookUp(_ name: String) throws(VerifierError) -> UserRecord {
+    guard let user = try storeCall({ () throws(StoreError) in try store.user(named: name) }) else {
+      throw .unknownUser(name)
+    }
+    return user
+  }
+
+  /// The HOTP generator of a factor (the secret is opened only here, and never leaves memory).
+  func generator(_ factor: HOTPFactorRecord) throws(VerifierError) -> HOTPGenerator {
+    let secret = try keys.open(factor.sealedSecret, context: Self.sealingContext(serial: factor.serial))
+    do { return try HOTPGenerator(secret: OTPSecret(bytes: secret), algorithm: factor.algorithm, digits: factor.digits) } catch {
+      throw .store(.corrupt("token \(factor.serial): \(error)"))
+    }
+  }
+
+  /// What a HOTP token's sealed secret is bound to.
+  public static func sealingContext(serial: String) -> String { "hotp:" + serial }
+
+  func entry(
+    _ user: UserRecord, _ factor: HOTPFactorRecord, _ action: String, _ result: String, _ reason: String,
+    _ before: UInt64?, _ after: UInt64?, _ source: String?
+  ) -> AuditEntry {
+    AuditEntry(
+      at: now, user: user.name, factor: label(factor), action: action, result: result, reason: reason,
+      counterBefore: before, counterAfter: after, source: source)
+  }
+
+  func cas(_ factor: HOTPFactorRecord, _ expected: HOTPState, _ next: HOTPState, _ audit: AuditEntry) throws(VerifierError) -> Bool {
+    try storeCall { () throws(StoreError) in
+      try store.compareAndSet(factorID: factor.id, expectedVersion: expected.version, newState: next, audit: audit)
+    }
+  }
+
+  func record(_ audit: AuditEntry) throws(VerifierError) {
+    try storeCall { () throws(StoreError) in try store.append(audit) }
+  }
+}
+
+/// Runs a store call, wrapping its error.
+func storeCall<T>(_ body: () throws(StoreError) -> T) throws(VerifierError) -> T {
+  do { return try body() } catch { throw .store(error) }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+/// A store in this process's memory: for tests and as the reference the conformance suite holds
+/// every store to. Thread-safe; not shared between processes.
+public final class MemoryStore: VerifierStore, @unchecked Sendable {
+  private let lock = NSLock()
+  private var usersByID: [Int64: UserRecord] = [:]
+  private var factors: [Int64: HOTPFactorRecord] = [:]
+  private var log: [AuditEntry] = []
+  private var nextID: Int64 = 1
+
+  public init() {}
+
+  /// Runs `body` under the lock, keeping its typed error.
+  private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+    lock.lock()
+    defer { lock.unlock() }
+    return try body()
+  }
+
+  private func newID() -> Int64 {
+    defer { nextID += 1 }
+    return nextID
+  }
+
+  public func createUser(name: String, audit: AuditEntry) throws(StoreError) -> UserRecord {
+    try locked { () throws(StoreError) -> UserRecord in
+      guard !usersByID.values.contains(where: { $0.name == name }) else { throw .conflict("user \(name)") }
+      let user = UserRecord(id: newID(), name: name)
+      usersByID[user.id] = user
+      log.append(audit)
+      return user
+    }
+  }
+
+  public func user(named name: String) throws(StoreError) -> UserRecord? {
+    lock.withLock { usersByID.values.first { $0.name == name } }
+  }
+
+  public func users() throws(StoreError) -> [UserRecord] {
+    lock.withLock { usersByID.values.sorted { $0.name < $1.name } }
+  }
+
+  private func record(from factor: NewHOTPFactor, id: Int64) -> HOTPFactorRecord {
+    HOTPFactorRecord(
+      id: id, userID: factor.userID, serial: factor.serial, digits: factor.digits, algorithm: factor.algorithm,
+      sealedSecret: factor.sealedSecret, active: factor.active, state: HOTPState(nextCounter: factor.counter))
+  }
+
+  public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError) -> HOTPFactorRecord {
+    try locked { () throws(StoreError) -> HOTPFactorRecord in
+      guard !factors.values.contains(where: { $0.serial == factor.serial }) else {
+        throw .conflict("token \(factor.serial)")
+      }
+      if let userID = factor.userID, usersByID[userID] == nil { throw .notFound("user \(userID)") }
+      let stored = record(from: factor, id: newID())
+      factors[stored.id] = stored
+      log.append(audit)
+      return stored
+    }
+  }
+
+  public func importHOTPFactors(_ new: [NewHOTPFactor], replace: Bool, audit: AuditEntry) throws(StoreError) {
+    try locked { () throws(StoreError) in
+      let serials = new.map(\.serial)
+      guard Set(serials).count == serials.count else { throw .conflict("a serial twice in one import") }
+      let existing = factors.values.filter { serials.contains($0.serial) }
+      if !replace, let first = existing.first { throw .conflict("token \(first.serial)") }
+      for old in existing { factors[old.id] = nil }
+      for factor in new {
+        let stored = record(from: factor, id: newID())
+        factors[stored.id] = stored
+      }
+      log.append(audit)
+    }
+  }
+
+  public func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord? {
+    lock.withLock { factors.values.first { $0.serial == serial } }
+  }
+
+  public func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord] {
+    lock.withLock { factors.values.filter { $0.userID == userID }.sorted { $0.id < $1.id } }
+  }
+
+  public func compareAndSet(factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+    throws(StoreError) -> Bool
+  {
+    lock.withLock {
+      guard var factor = factors[factorID], factor.state.version == expectedVersion else { return false }
+      factor.state = newState
+      factor.state.version = expectedVersion + 1
+      factors[factorID] = factor
+      log.append(audit)
+      return true
+    }
+  }
+
+  public func assign(factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+    throws(StoreError) -> Bool
+  {
+    try locked { () throws(StoreError) -> Bool in
+      guard usersByID[userID] != nil else { throw .notFound("user \(userID)") }
+      guard var factor = factors[factorID], factor.state.version == expectedVersion else { return false }
+      factor.userID = userID
+      factor.active = true
+      factor.state = newState
+      factor.state.version = expectedVersion + 1
+      factors[factorID] = factor
+      log.append(audit)
+      return true
+    }
+  }
+
+  public func deleteHOTPFactor(id: Int64, audit: AuditEntry) throws(StoreError) {
+    try locked { () throws(StoreError) in
+      guard factors.removeValue(forKey: id) != nil else { throw .notFound("factor \(id)") }
+      log.append(audit)
+    }
+  }
+
+  public func append(_ audit: AuditEntry) throws(StoreError) { lock.withLock { log.append(audit) } }
+
+  public func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry] {
+    lock.withLock { Array(log.reversed().filter { user == nil || $0.user == user }.prefix(limit)) }
+  }
+}

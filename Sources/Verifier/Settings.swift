@@ -1,0 +1,50 @@
+/// Every tunable of the verifier, with defaults chosen against the peers (see
+/// shared/reference/verifier.md). A deployment changes any of them; the defaults stand otherwise.
+public struct VerifierSettings: Sendable, Codable, Equatable {
+  /// HOTP look-ahead: candidates `next ..< next + lookAhead` are accepted.
+  public var lookAhead = 10
+  /// Codes found within this many counters (beyond the look-ahead) start a two-code auto-resync.
+  public var syncWindow = 1000
+  /// How long a pending auto-resync waits for the next press, in seconds.
+  public var resyncExpirySeconds = 300
+  /// The window an explicit two-code resync searches.
+  public var explicitResyncWindow = 10_000
+  /// How far below the next counter a code is recognised (and recorded) as a replay.
+  public var replayLookback = 20
+  /// Consecutive failures after which attempts are delayed.
+  public var throttleAfter = 5
+  /// The first delay, in seconds; each further failure doubles it.
+  public var throttleBaseSeconds = 1
+  /// The longest delay, in seconds.
+  public var throttleCapSeconds = 900
+  /// Consecutive failures after which the factor is locked until an administrator unlocks it.
+  public var hardLockAfter = 20
+
+  public init() {}
+
+  /// The delay imposed after `failures` consecutive failures, in milliseconds (0 if none).
+  public func throttleDelayMilliseconds(failures: Int) -> Int64 {
+    guard failures >= throttleAfter else { return 0 }
+    let doublings = min(failures - throttleAfter, 30)
+    let seconds = min(Int64(throttleBaseSeconds) << Int64(doublings), Int64(throttleCapSeconds))
+    return seconds * 1000
+  }
+
+  /// Refuses settings that would make the verifier unsafe or unusable.
+  public func validated() throws(VerifierError) -> VerifierSettings {
+    guard (1...100).contains(lookAhead) else { throw .invalidSetting("lookAhead must be 1 to 100") }
+    guard syncWindow >= lookAhead, syncWindow <= 100_000 else {
+      throw .invalidSetting("syncWindow must be at least lookAhead and at most 100000")
+    }
+    guard explicitResyncWindow >= lookAhead, explicitResyncWindow <= 1_000_000 else {
+      throw .invalidSetting("explicitResyncWindow must be at least lookAhead and at most 1000000")
+    }
+    guard throttleAfter >= 1, hardLockAfter >= throttleAfter else {
+      throw .invalidSetting("throttleAfter must be at least 1 and hardLockAfter at least throttleAfter")
+    }
+    guard throttleBaseSeconds >= 1, throttleCapSeconds >= throttleBaseSeconds else {
+      throw .invalidSetting("throttle delays must be positive and the cap at least the base")
+    }
+    return self
+  }
+}

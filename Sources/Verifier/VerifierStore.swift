@@ -1,0 +1,62 @@
+/// Why the store could not do what was asked.
+public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// A unique value exists already (a user name, a token serial).
+  case conflict(String)
+  /// Something named does not exist.
+  case notFound(String)
+  /// The database cannot be reached, opened or written (locked, unreadable, full).
+  case unavailable(String)
+  /// Stored data is not what this version understands.
+  case corrupt(String)
+
+  public var description: String {
+    switch self {
+    case .conflict(let what): return "\(what) exists already"
+    case .notFound(let what): return "\(what) does not exist"
+    case .unavailable(let why): return "the verifier database is unavailable: \(why)"
+    case .corrupt(let why): return "the verifier database holds unexpected data: \(why)"
+    }
+  }
+}
+
+/// Where the verifier keeps users, factors and the audit log.
+///
+/// Every operation is safe with many processes (and, for a shared store, many machines): nothing is
+/// read-modified-written outside the store. A factor's decision state moves only through
+/// ``compareAndSet(factorID:expectedVersion:newState:audit:)``, which a SQL store implements as
+/// one conditional UPDATE (`... WHERE id = ? AND version = ?`) in the same transaction as the audit
+/// line, so an acceptance and its record are one durable fact.
+public protocol VerifierStore: Sendable {
+  func createUser(name: String, audit: AuditEntry) throws(StoreError) -> UserRecord
+  func user(named name: String) throws(StoreError) -> UserRecord?
+  func users() throws(StoreError) -> [UserRecord]
+
+  /// Stores a new factor; a serial that exists already is a conflict.
+  func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError) -> HOTPFactorRecord
+  /// Stores factors all or none; with `replace`, existing serials are overwritten (and unassigned),
+  /// otherwise any existing serial is a conflict and nothing is stored.
+  func importHOTPFactors(_ factors: [NewHOTPFactor], replace: Bool, audit: AuditEntry) throws(StoreError)
+  func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord?
+  /// The factors of a user, active or not.
+  func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord]
+
+  /// Moves a factor's state if its version is still `expectedVersion`, appending `audit` in the same
+  /// transaction. Returns false, changing nothing, if another request moved it first.
+  func compareAndSet(
+    factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry
+  ) throws(StoreError) -> Bool
+
+  /// Like ``compareAndSet(factorID:expectedVersion:newState:audit:)`` but also sets the owner and
+  /// marks the factor active (assigning an imported token, confirming a registration).
+  func assign(
+    factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry
+  ) throws(StoreError) -> Bool
+
+  /// Removes a factor.
+  func deleteHOTPFactor(id: Int64, audit: AuditEntry) throws(StoreError)
+
+  /// Appends a line to the audit log.
+  func append(_ audit: AuditEntry) throws(StoreError)
+  /// The newest audit lines first, optionally for one user.
+  func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry]
+}

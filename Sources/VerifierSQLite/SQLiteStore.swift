@@ -1,0 +1,309 @@
+import Foundation
+import GRDB
+import OneTimePassword
+import Verifier
+
+/// The embedded verifier store: one SQLite file in WAL mode with synchronous=FULL, so an accepted
+/// code is durable before the answer leaves, shared safely by every process on the machine.
+///
+/// Writes run in IMMEDIATE transactions (GRDB's default for a pool); a factor's state moves by one
+/// `UPDATE ... WHERE id = ? AND version = ?` whose change count says whether this request won, in
+/// the same transaction as its audit line. The schema grows only by named, append-only migrations.
+public final class SQLiteStore: VerifierStore, Sendable {
+  public let path: String
+  let pool: DatabasePool
+
+  /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it.
+  public init(path: String, busyTimeout: TimeInterval = 10) throws(StoreError) {
+    self.path = path
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(busyTimeout)
+    configuration.prepareDatabase { db in
+      try db.execute(sql: "PRAGMA synchronous = FULL")
+      try db.execute(sql: "PRAGMA foreign_keys = ON")
+    }
+    let directory = (path as NSString).deletingLastPathComponent
+    if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+      do {
+        try FileManager.default.createDirectory(
+          atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+      } catch { throw .unavailable("cannot create \(directory): \(error.localizedDescription)") }
+    }
+    if !FileManager.default.fileExists(atPath: path) {
+      let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+      if fd >= 0 { close(fd) }
+    }
+    do {
+      pool = try DatabasePool(path: path, configuration: configuration)
+      try Self.migrator.migrate(pool)
+    } catch { throw Self.mapped(error, path: path) }
+  }
+
+  /// Named migrations, applied in order, never edited once shipped.
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("2026-11-21-users") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL
+          ) STRICT
+          """)
+    }
+    migrator.registerMigration("2026-11-21-hotp-factors") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE hotp_factors (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            serial TEXT NOT NULL UNIQUE,
+            digits INTEGER NOT NULL CHECK (digits BETWEEN 6 AND 8),
+            algorithm TEXT NOT NULL,
+            secret BLOB NOT NULL,
+            key_id TEXT NOT NULL,
+            active INTEGER NOT NULL,
+            next_counter INTEGER NOT NULL,
+            failures INTEGER NOT NULL DEFAULT 0,
+            throttled_until INTEGER,
+            hard_locked INTEGER NOT NULL DEFAULT 0,
+            pending_counter INTEGER,
+            pending_expiry INTEGER,
+            version INTEGER NOT NULL DEFAULT 0
+          ) STRICT;
+          CREATE INDEX hotp_factors_user ON hotp_factors(user_id);
+          """)
+    }
+    migrator.registerMigration("2026-11-21-audit") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            user TEXT,
+            factor TEXT,
+            action TEXT NOT NULL,
+            result TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            counter_before INTEGER,
+            counter_after INTEGER,
+            source TEXT
+          ) STRICT;
+          CREATE INDEX audit_user ON audit(user, id);
+          CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+          CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+          """)
+    }
+    return migrator
+  }
+
+  // MARK: Errors
+
+  static func mapped(_ error: any Error, path: String) -> StoreError {
+    if let error = error as? StoreError { return error }
+    if let error = error as? DatabaseError {
+      switch error.resultCode {
+      case .SQLITE_CONSTRAINT: return .conflict(error.message ?? "a unique value")
+      case .SQLITE_BUSY, .SQLITE_LOCKED: return .unavailable("\(path) is locked by another process (timed out waiting)")
+      case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
+        return .unavailable("cannot open \(path) for writing: \(error.message ?? "\(error.resultCode)")")
+      case .SQLITE_NOTADB, .SQLITE_CORRUPT: return .corrupt("\(path) is not a verifier database")
+      case .SQLITE_FULL, .SQLITE_IOERR: return .unavailable("\(path): \(error.message ?? "I/O error")")
+      default: return .unavailable("\(path): \(error.message ?? "\(error.resultCode)")")
+      }
+    }
+    return .unavailable("\(path): \(error)")
+  }
+
+  private func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    do { return try pool.read(body) } catch { throw Self.mapped(error, path: path) }
+  }
+
+  private func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    do { return try pool.write(body) } catch { throw Self.mapped(error, path: path) }
+  }
+
+  // MARK: Rows
+
+  static func insert(_ audit: AuditEntry, _ db: Database) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO audit (at, user, factor, action, result, reason, counter_before, counter_after, source)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        audit.at, audit.user, audit.factor, audit.action, audit.result, audit.reason,
+        audit.counterBefore.map { Int64(bitPattern: $0) }, audit.counterAfter.map { Int64(bitPattern: $0) },
+        audit.source,
+      ])
+  }
+
+  static func factor(_ row: Row) throws -> HOTPFactorRecord {
+    guard let algorithm = HashAlgorithm(rawValue: row["algorithm"]) else {
+      throw StoreError.corrupt("unknown algorithm \(String(describing: row["algorithm"] as String?))")
+    }
+    let blob: Data = row["secret"]
+    return HOTPFactorRecord(
+      id: row["id"], userID: row["user_id"], serial: row["serial"], digits: row["digits"], algorithm: algorithm,
+      sealedSecret: SealedSecret(keyID: row["key_id"], combined: Array(blob)), active: row["active"],
+      state: HOTPState(
+        nextCounter: UInt64(bitPattern: row["next_counter"]), failures: row["failures"],
+        throttledUntil: row["throttled_until"], hardLocked: row["hard_locked"],
+        pendingResyncCounter: (row["pending_counter"] as Int64?).map { UInt64(bitPattern: $0) },
+        pendingResyncExpiry: row["pending_expiry"], version: row["version"]))
+  }
+
+  static func insert(_ factor: NewHOTPFactor, _ db: Database) throws -> Int64 {
+    try db.execute(
+      sql: """
+        INSERT INTO hotp_factors (user_id, serial, digits, algorithm, secret, key_id, active, next_counter)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        factor.userID, factor.serial, factor.digits, factor.algorithm.rawValue, Data(factor.sealedSecret.combined),
+        factor.sealedSecret.keyID, factor.active, Int64(bitPattern: factor.counter),
+      ])
+    return db.lastInsertedRowID
+  }
+
+  // MARK: VerifierStore
+
+  public func createUser(name: String, audit: AuditEntry) throws(StoreError) -> UserRecord {
+    try write { db in
+      if try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) != nil {
+        throw StoreError.conflict("user \(name)")
+      }
+      try db.execute(sql: "INSERT INTO users (name, created_at) VALUES (?, ?)", arguments: [name, audit.at])
+      let user = UserRecord(id: db.lastInsertedRowID, name: name)
+      try Self.insert(audit, db)
+      return user
+    }
+  }
+
+  public func user(named name: String) throws(StoreError) -> UserRecord? {
+    try read { db in
+      try Row.fetchOne(db, sql: "SELECT id, name FROM users WHERE name = ?", arguments: [name]).map {
+        UserRecord(id: $0["id"], name: $0["name"])
+      }
+    }
+  }
+
+  public func users() throws(StoreError) -> [UserRecord] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT id, name FROM users ORDER BY name").map { UserRecord(id: $0["id"], name: $0["name"]) }
+    }
+  }
+
+  public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError) -> HOTPFactorRecord {
+    try write { db in
+      if try Int64.fetchOne(db, sql: "SELECT id FROM hotp_factors WHERE serial = ?", arguments: [factor.serial]) != nil {
+        throw StoreError.conflict("token \(factor.serial)")
+      }
+      let id = try Self.insert(factor, db)
+      try Self.insert(audit, db)
+      let row = try Row.fetchOne(db, sql: "SELECT * FROM hotp_factors WHERE id = ?", arguments: [id])!
+      return try Self.factor(row)
+    }
+  }
+
+  public func importHOTPFactors(_ factors: [NewHOTPFactor], replace: Bool, audit: AuditEntry) throws(StoreError) {
+    try write { db in
+      let serials = factors.map(\.serial)
+      guard Set(serials).count == serials.count else { throw StoreError.conflict("a serial twice in one import") }
+      for serial in serials {
+        if try Int64.fetchOne(db, sql: "SELECT id FROM hotp_factors WHERE serial = ?", arguments: [serial]) != nil {
+          guard replace else { throw StoreError.conflict("token \(serial)") }
+          try db.execute(sql: "DELETE FROM hotp_factors WHERE serial = ?", arguments: [serial])
+        }
+      }
+      for factor in factors { _ = try Self.insert(factor, db) }
+      try Self.insert(audit, db)
+    }
+  }
+
+  public func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord? {
+    try read { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM hotp_factors WHERE serial = ?", arguments: [serial]).map(Self.factor)
+    }
+  }
+
+  public func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM hotp_factors WHERE user_id = ? ORDER BY id", arguments: [userID])
+        .map(Self.factor)
+    }
+  }
+
+  static let casSQL = """
+    UPDATE hotp_factors
+    SET next_counter = ?, failures = ?, throttled_until = ?, hard_locked = ?, pending_counter = ?,
+        pending_expiry = ?, version = version + 1
+    WHERE id = ? AND version = ?
+    """
+
+  static func stateArguments(_ s: HOTPState) -> StatementArguments {
+    [
+      Int64(bitPattern: s.nextCounter), s.failures, s.throttledUntil, s.hardLocked,
+      s.pendingResyncCounter.map { Int64(bitPattern: $0) }, s.pendingResyncExpiry,
+    ]
+  }
+
+  public func compareAndSet(factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+    throws(StoreError) -> Bool
+  {
+    try write { db in
+      try db.execute(sql: Self.casSQL, arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
+      guard db.changesCount == 1 else { return false }
+      try Self.insert(audit, db)
+      return true
+    }
+  }
+
+  public func assign(factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+    throws(StoreError) -> Bool
+  {
+    try write { db in
+      guard try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE id = ?", arguments: [userID]) != nil else {
+        throw StoreError.notFound("user \(userID)")
+      }
+      try db.execute(sql: Self.casSQL, arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
+      guard db.changesCount == 1 else { return false }
+      try db.execute(sql: "UPDATE hotp_factors SET user_id = ?, active = 1 WHERE id = ?", arguments: [userID, factorID])
+      try Self.insert(audit, db)
+      return true
+    }
+  }
+
+  public func deleteHOTPFactor(id: Int64, audit: AuditEntry) throws(StoreError) {
+    try write { db in
+      try db.execute(sql: "DELETE FROM hotp_factors WHERE id = ?", arguments: [id])
+      guard db.changesCount == 1 else { throw StoreError.notFound("factor \(id)") }
+      try Self.insert(audit, db)
+    }
+  }
+
+  public func append(_ audit: AuditEntry) throws(StoreError) {
+    try write { db in try Self.insert(audit, db) }
+  }
+
+  public func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry] {
+    try read { db in
+      let rows: [Row]
+      if let user {
+        rows = try Row.fetchAll(
+          db, sql: "SELECT * FROM audit WHERE user = ? ORDER BY id DESC LIMIT ?", arguments: [user, limit])
+      } else {
+        rows = try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit])
+      }
+      return rows.map { row in
+        AuditEntry(
+          at: row["at"], user: row["user"], factor: row["factor"], action: row["action"], result: row["result"],
+          reason: row["reason"], counterBefore: (row["counter_before"] as Int64?).map { UInt64(bitPattern: $0) },
+          counterAfter: (row["counter_after"] as Int64?).map { UInt64(bitPattern: $0) }, source: row["source"])
+      }
+    }
+  }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import OneTimePassword
+import Synchronization
+import Verifier
+import VerifierSQLite
+
+let rfcKey = Array("12345678901234567890".utf8)
+
+/// A clock the test moves.
+final class ManualClock: VerifierClock, Sendable {
+  private let now = Atomic<Int64>(1_800_000_000_000)
+  func nowMilliseconds() -> Int64 { now.load(ordering: .relaxed) }
+  func advance(seconds: Int64) { now.add(seconds * 1000, ordering: .relaxed) }
+}
+
+func temporaryDirectory() -> String {
+  let path = NSTemporaryDirectory() + "otptoken-verifier-" + UUID().uuidString.prefix(8)
+  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+/// The stores every conformance and decision test runs against.
+enum StoreKind: String, CaseIterable, Sendable {
+  case memory, sqlite
+  func make() throws -> any VerifierStore {
+    switch self {
+    case .memory: return MemoryStore()
+    case .sqlite: return try SQLiteStore(path: temporaryDirectory() + "/verifier.sqlite")
+    }
+  }
+}
+
+/// A verifier with one user, "alice", holding one HOTP token.
+struct Fixture {
+  let store: any VerifierStore
+  let keys = MasterKeyRing.generate()
+  let clock = ManualClock()
+  let verifier: HOTPVerifier
+  let generator: HOTPGenerator
+  let serial = "12345678"
+
+  init(
+    _ kind: StoreKind, settings: VerifierSettings = VerifierSettings(), key: [UInt8] = rfcKey, digits: Int = 6,
+    algorithm: HashAlgorithm = .sha1, counter: UInt64 = 0
+  ) throws {
+    store = try kind.make()
+    verifier = try HOTPVerifier(store: store, keys: keys, settings: settings, clock: clock)
+    generator = try HOTPGenerator(secret: OTPSecret(bytes: key), algorithm: algorithm, digits: digits)
+    let user = try store.createUser(name: "alice", audit: Self.audit("user-add"))
+    _ = try store.insertHOTPFactor(
+      NewHOTPFactor(
+        userID: user.id, serial: serial, digits: digits, algorithm: algorithm,
+        sealedSecret: keys.seal(key, context: HOTPVerifier.sealingContext(serial: serial)), counter: counter,
+        active: true),
+      audit: Self.audit("register"))
+  }
+
+  static func audit(_ action: String) -> AuditEntry {
+    AuditEntry(at: 0, user: "alice", factor: nil, action: action, result: "done", reason: action)
+  }
+
+  func code(_ counter: UInt64) -> String { generator.code(counter: counter).text }
+
+  func verify(_ counter: UInt64) throws -> Decision.Reason { try verifier.verify(user: "alice", code: code(counter)).reason }
+
+  func verify(text: String) throws -> Decision.Reason { try verifier.verify(user: "alice", code: text).reason }
+
+  var state: HOTPState { try! store.hotpFactor(serial: serial)!.state }
+
+  /// A code that is none of the next 100,000 counters' codes.
+  func wrongCode() -> String {
+    var value: UInt32 = 0
+    while generator.find(OTPCode(value: value, digits: generator.digits), from: 0, count: 100_000) != nil { value += 1 }
+    return OTPCode(value: value, digits: generator.digits).text
+  }
+}
