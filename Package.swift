@@ -78,6 +78,7 @@ let package = Package(
       name: "OTPTokenCLI",
       dependencies: [
         "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport", "HIDAPITransport",
+        "Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

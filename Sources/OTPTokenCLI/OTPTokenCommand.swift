@@ -10,7 +10,10 @@ public struct OTPTokenCommand: AsyncParsableCommand {
       Exit status: 0 success or accepted, 1 refused, 2 bad usage or input, 3 environment
       (device missing, permission denied, database unreachable). Every command takes --json.
       """,
-    subcommands: [SimCommand.self, DevicesCommand.self, TokenCommand.self, DoctorCommand.self])
+    subcommands: [
+      VerifyCommand.self, ResyncCommand.self, SimCommand.self, DevicesCommand.self, TokenCommand.self,
+      DoctorCommand.self,
+    ])
 
   public init() {}
 

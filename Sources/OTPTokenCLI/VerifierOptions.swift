@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import Verifier
+import VerifierSQLite
+
+/// Where the verifier's state and master key live: `--db`, else `$OTPTOKEN_DB`, else
+/// `$XDG_DATA_HOME/otptoken/verifier.sqlite` (or `~/.local/share/...`); `--key-file`, else
+/// `$OTPTOKEN_KEY_FILE`, else a key file created next to the database with mode 0600.
+struct VerifierOptions: ParsableArguments {
+  @Option(help: "The verifier's SQLite database (default: $OTPTOKEN_DB or ~/.local/share/otptoken/verifier.sqlite).")
+  var db: String?
+  @Option(help: "The master key file sealing secrets (default: $OTPTOKEN_KEY_FILE or next to the database).")
+  var keyFile: String?
+  @Option(help: "Who is asking, for the audit log.") var source: String?
+
+  var databasePath: String {
+    if let db { return db }
+    let environment = ProcessInfo.processInfo.environment
+    if let path = environment["OTPTOKEN_DB"], !path.isEmpty { return path }
+    let base = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+      ?? (NSHomeDirectory() + "/.local/share")
+    return base + "/otptoken/verifier.sqlite"
+  }
+
+  var keyPath: String {
+    if let keyFile { return keyFile }
+    if let path = ProcessInfo.processInfo.environment["OTPTOKEN_KEY_FILE"], !path.isEmpty { return path }
+    return (databasePath as NSString).deletingPathExtension + ".key"
+  }
+
+  /// Opens the store and the key ring; failures are environment errors (exit 3).
+  func open(json: Bool, createKey: Bool = true) throws -> (store: SQLiteStore, keys: MasterKeyRing) {
+    do {
+      let store = try SQLiteStore(path: databasePath)
+      let keys = createKey ? try MasterKeyRing.loadOrCreate(path: keyPath) : try MasterKeyRing.load(path: keyPath)
+      return (store, keys)
+    } catch let error as StoreError {
+      throw CLIFailure(.environment, error.description, json: json)
+    } catch let error as VerifierError {
+      throw CLIFailure(.environment, error.description, json: json)
+    }
+  }
+
+  func verifier(json: Bool) throws -> HOTPVerifier {
+    let (store, keys) = try open(json: json)
+    return try verifierCall(json: json) { () throws(VerifierError) in try HOTPVerifier(store: store, keys: keys) }
+  }
+}
+
+/// Runs a verifier call, mapping its errors to the documented exit statuses.
+func verifierCall<T>(json: Bool, _ body: () throws(VerifierError) -> T) throws -> T {
+  do { return try body() } catch {
+    switch error {
+    case .store, .keyFile, .sealing: throw CLIFailure(.environment, error.description, json: json)
+    case .unknownUser, .notFound: throw CLIFailure(.refused, error.description, json: json)
+    default: throw CLIFailure(.usage, error.description, json: json)
+    }
+  }
+}
+
+/// Prints a decision and ends with 0 (accepted) or 1 (refused).
+func report(_ decision: Decision, user: String, json: Bool) throws {
+  if json {
+    var object: [String: Any] = [
+      "ok": decision.isAccepted, "user": user, "result": decision.isAccepted ? "accepted" : "refused",
+      "reason": decision.reason.rawValue,
+    ]
+    if let factor = decision.factor { object["factor"] = factor }
+    if let counter = decision.counter { object["counter"] = Int(counter) }
+    if let retry = decision.retryAfterMilliseconds { object["retryAfterSeconds"] = (retry + 999) / 1000 }
+    Output.json(object)
+  } else {
+    let text: String
+    switch decision.reason {
+    case .accepted: text = "accepted"
+    case .resynced: text = "accepted (the token was resynchronised)"
+    case .wrongCode: text = "refused: wrong code"
+    case .replay: text = "refused: this code was already used"
+    case .pressAgain: text = "refused: the token is ahead of the verifier; press the button again to resynchronise"
+    case .throttled:
+      text = "refused: too many failures; try again in \((decision.retryAfterMilliseconds ?? 0 + 999) / 1000) s"
+    case .locked: text = "refused: the factor is locked after too many failures; an administrator must unlock it"
+    case .noFactor: text = "refused: \(user) has no active token"
+    }
+    Output.stderr(text)
+  }
+  if !decision.isAccepted { throw ExitCode(ExitStatus.refused.rawValue) }
+}
+
+struct VerifyCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "verify",
+    abstract: "Decide one code for a user (any of the user's factors). Exit 0 accepted, 1 refused.",
+    discussion: """
+      Each code is accepted at most once, by any number of processes sharing the database.
+
+      Example:
+        otptoken verify --user alice 755224
+      """)
+  @OptionGroup var verifier: VerifierOptions
+  @Option(help: "The user.") var user: String
+  @Argument(help: "The code the token typed (6 to 8 digits).") var code: String?
+  @Flag(help: "Read codes from standard input, one per line; print one JSON decision per line.")
+  var stdin = false
+  @Flag(help: "Print one JSON object.") var json = false
+
+  func validate() throws {
+    guard (code == nil) == stdin else { throw ValidationError("give either a CODE or --stdin") }
+  }
+
+  func run() throws {
+    let engine = try verifier.verifier(json: json || stdin)
+    guard let code else { return try stream(engine) }
+    let decision = try verifierCall(json: json) { () throws(VerifierError) in
+      try engine.verify(user: user, code: code, source: verifier.source)
+    }
+    try report(decision, user: user, json: json)
+  }
+
+  /// One decision per input line, each flushed before the next line is read.
+  func stream(_ engine: HOTPVerifier) throws {
+    while let line = readLine(strippingNewline: true) {
+      do {
+        let decision = try engine.verify(user: user, code: line, source: verifier.source)
+        var object: [String: Any] = ["result": decision.isAccepted ? "accepted" : "refused", "reason": decision.reason.rawValue]
+        if let counter = decision.counter { object["counter"] = Int(counter) }
+        Output.json(object)
+      } catch {
+        Output.json(["result": "error", "reason": error.description])
+        if case .store = error { throw ExitCode(ExitStatus.environment.rawValue) }
+      }
+    }
+  }
+}
+
+struct ResyncCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "resync",
+    abstract: "Resynchronise a user's hardware token from two consecutive codes.",
+    discussion: """
+      Searches forward from the stored counter (10,000 presses by default) for the two codes in a row.
+
+      Example:
+        otptoken resync --user alice 287082 359152
+      """)
+  @OptionGroup var verifier: VerifierOptions
+  @Option(help: "The user.") var user: String
+  @Option(help: "The token's serial, if the user has several.") var serial: String?
+  @Argument(help: "A code.") var first: String
+  @Argument(help: "The code of the next press.") var second: String
+  @Flag(help: "Print one JSON object.") var json = false
+
+  func run() throws {
+    let engine = try verifier.verifier(json: json)
+    let decision = try verifierCall(json: json) { () throws(VerifierError) in
+      try engine.resync(user: user, serial: serial, codes: (first, second), source: verifier.source)
+    }
+    try report(decision, user: user, json: json)
+  }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import OneTimePassword
+import Synchronization
+import Testing
+import Verifier
+import VerifierSQLite
+
+/// A verifier process in stream mode: codes in on stdin, one JSON decision per line out.
+final class StreamingVerifier {
+  let process = Process()
+  private let input = Pipe()
+  private let output = Pipe()
+  private var buffer = Data()
+
+  static var binary: String {
+    if let path = ProcessInfo.processInfo.environment["OTPTOKEN_BIN"] { return path }
+    var root = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { root.deleteLastPathComponent() }
+    return root.appendingPathComponent(".build/debug/otptoken").path
+  }
+
+  init(db: String, keyFile: String, user: String) throws {
+    process.executableURL = URL(fileURLWithPath: Self.binary)
+    process.arguments = ["verify", "--db", db, "--key-file", keyFile, "--user", user, "--stdin"]
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+  }
+
+  func send(_ code: String) throws {
+    try input.fileHandleForWriting.write(contentsOf: Data((code + "\n").utf8))
+  }
+
+  /// The next decision, nil if the process ended.
+  func receive() -> [String: Any]? {
+    while true {
+      if let newline = buffer.firstIndex(of: 0x0A) {
+        let line = buffer[buffer.startIndex..<newline]
+        buffer.removeSubrange(buffer.startIndex...newline)
+        return (try? JSONSerialization.jsonObject(with: line)) as? [String: Any]
+      }
+      let chunk = output.fileHandleForReading.availableData
+      if chunk.isEmpty { return nil }
+      buffer.append(chunk)
+    }
+  }
+
+  func finish() {
+    try? input.fileHandleForWriting.close()
+    process.waitUntilExit()
+  }
+
+  func kill() {
+    if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+  }
+}
+
+/// A SQLite verifier file with one user and one token.
+struct SharedDatabase {
+  let directory = temporaryDirectory()
+  var db: String { directory + "/verifier.sqlite" }
+  var keyFile: String { directory + "/verifier.key" }
+  let generator: HOTPGenerator
+  let verifier: HOTPVerifier
+
+  init() throws {
+    let keys = MasterKeyRing.generate()
+    try keys.write(to: directory + "/verifier.key")
+    let store = try SQLiteStore(path: directory + "/verifier.sqlite")
+    verifier = try HOTPVerifier(store: store, keys: keys)
+    generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
+    let user = try store.createUser(name: "alice", audit: Fixture.audit("user-add"))
+    _ = try store.insertHOTPFactor(
+      NewHOTPFactor(
+        userID: user.id, serial: "1", digits: 6, algorithm: .sha1,
+        sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "1")), counter: 0, active: true),
+      audit: Fixture.audit("register"))
+  }
+}
+
+@Suite(.serialized) struct ExactlyOnceTests {
+  @Test func sixteenConcurrentTasksAcceptEachCodeOnce() throws {
+    let shared = try SharedDatabase()
+    let verifier = shared.verifier
+    var rounds = 0
+    for round in 0..<1000 {
+      let code = shared.generator.code(counter: UInt64(round)).text
+      let accepted = Atomic<Int>(0)
+      let errors = Atomic<Int>(0)
+      DispatchQueue.concurrentPerform(iterations: 16) { _ in
+        do {
+          if try verifier.verify(user: "alice", code: code).isAccepted { accepted.add(1, ordering: .relaxed) }
+        } catch { errors.add(1, ordering: .relaxed) }
+      }
+      #expect(accepted.load(ordering: .relaxed) == 1, "round \(round)")
+      #expect(errors.load(ordering: .relaxed) == 0)
+      rounds += 1
+    }
+    #expect(rounds == 1000)
+  }
+
+  @Test func fourProcessesOnOneFileAcceptEachCodeOnce() throws {
+    let shared = try SharedDatabase()
+    let processes = try (0..<4).map { _ in try StreamingVerifier(db: shared.db, keyFile: shared.keyFile, user: "alice") }
+    defer { for p in processes { p.finish() } }
+    var perProcess = [Int](repeating: 0, count: 4)
+    for round in 0..<1000 {
+      let code = shared.generator.code(counter: UInt64(round)).text
+      for p in processes { try p.send(code) }
+      var accepted = 0
+      for (index, p) in processes.enumerated() {
+        let answer = try #require(p.receive(), "a verifier process died")
+        if answer["result"] as? String == "accepted" {
+          accepted += 1
+          perProcess[index] += 1
+        } else {
+          #expect(answer["reason"] as? String == "replay")
+        }
+      }
+      #expect(accepted == 1, "round \(round): \(accepted) acceptances")
+    }
+    // Every process won some rounds: they really raced.
+    #expect(perProcess.filter { $0 > 0 }.count >= 2)
+  }
+
+  @Test func sigkillNeverLeadsToASecondAcceptance() throws {
+    let shared = try SharedDatabase()
+    var acceptedBefore: [String] = []
+    var counter: UInt64 = 0
+    var rng = SystemRandomNumberGenerator()
+    for _ in 0..<8 {
+      let p = try StreamingVerifier(db: shared.db, keyFile: shared.keyFile, user: "alice")
+      // Codes already accepted must all be refused by the new process.
+      for code in acceptedBefore.suffix(15) {
+        try p.send(code)
+        let answer = try #require(p.receive())
+        #expect(answer["result"] as? String == "refused", "an accepted code was accepted again after a kill")
+      }
+      // A stream of fresh codes, killed at a random moment.
+      let pid = p.process.processIdentifier
+      let delay = UInt32.random(in: 1_000...60_000, using: &rng)
+      Thread {
+        usleep(delay)
+        kill(pid, SIGKILL)
+      }.start()
+      while true {
+        let code = shared.generator.code(counter: counter).text
+        guard (try? p.send(code)) != nil, let answer = p.receive() else { break }
+        if answer["result"] as? String == "accepted" { acceptedBefore.append(code) }
+        counter += 1
+      }
+      p.kill()
+      // The in-flight code may or may not have been committed; the next round decides it once.
+      counter += 1
+    }
+    #expect(acceptedBefore.count > 20)
+    #expect(Set(acceptedBefore).count == acceptedBefore.count)
+  }
+
+  @Test func theDatabaseHoldsNoSecretInClear() throws {
+    let shared = try SharedDatabase()
+    _ = try shared.verifier.verify(user: "alice", code: shared.generator.code(counter: 0).text)
+    for suffix in ["", "-wal"] {
+      guard let data = FileManager.default.contents(atPath: shared.db + suffix) else { continue }
+      #expect(data.range(of: Data(rfcKey)) == nil, "the raw key is in \(shared.db + suffix)")
+      #expect(data.range(of: Data(rfcKey.prefix(8))) == nil)
+    }
+    let attributes = try FileManager.default.attributesOfItem(atPath: shared.db)
+    #expect((attributes[.posixPermissions] as? Int) == 0o600)
+  }
+}
