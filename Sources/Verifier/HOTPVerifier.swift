@@ -255,3 +255,48 @@ public struct HOTPVerifier: Sendable {
 func storeCall<T>(_ body: () throws(StoreError) -> T) throws(VerifierError) -> T {
   do { return try body() } catch { throw .store(error) }
 }
+
+extension HOTPVerifier {
+  /// Gives an unassigned (imported) token to a user who proves it with two consecutive codes. The
+  /// counter moves past them, so neither code can be used again.
+  public func assign(serial: String, to name: String, codes: (String, String), source: String? = nil)
+    throws(VerifierError) -> Decision
+  {
+    let first: OTPCode
+    let second: OTPCode
+    do {
+      first = try OTPCode(codes.0)
+      second = try OTPCode(codes.1)
+    } catch { throw .invalidInput(error.description) }
+    let user = try lookUp(name)
+    for _ in 0..<Self.raceRetries {
+      guard let factor = try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) }) else {
+        throw .notFound("token \(serial)")
+      }
+      if let owner = factor.userID, owner != user.id || factor.active {
+        throw .conflict("token \(serial) belongs to \(owner == user.id ? "this user" : "another user") already")
+      }
+      let state = factor.state
+      if state.hardLocked { return Decision(reason: .locked, factor: label(factor)) }
+      if let until = state.throttledUntil, now < until {
+        return Decision(reason: .throttled, factor: label(factor), retryAfterMilliseconds: until - now)
+      }
+      let generator = try self.generator(factor)
+      guard
+        let counter = Self.findPair(generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
+      else {
+        let audit = entry(user, factor, "assign", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
+        guard try cas(factor, state, failed(state, now: now), audit) else { continue }
+        return Decision(reason: .wrongCode, factor: label(factor))
+      }
+      let next = HOTPState(nextCounter: counter &+ 2, version: state.version)
+      let audit = entry(user, factor, "assign", "accepted", "assigned", state.nextCounter, counter &+ 2, source)
+      let won = try storeCall { () throws(StoreError) in
+        try store.assign(factorID: factor.id, to: user.id, expectedVersion: state.version, newState: next, audit: audit)
+      }
+      guard won else { continue }
+      return Decision(reason: .accepted, factor: label(factor), counter: counter &+ 1)
+    }
+    throw .store(.unavailable("the token kept changing under concurrent requests; try again"))
+  }
+}

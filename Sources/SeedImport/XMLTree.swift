@@ -1,0 +1,78 @@
+import Foundation
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
+/// A small element tree built from XML, namespaces reduced to local names (PSKC files mix the
+/// pskc, xmldsig, xmlenc and pkcs5 namespaces under varying prefixes).
+final class XMLElement {
+  let name: String
+  let attributes: [String: String]
+  var children: [XMLElement] = []
+  var text = ""
+
+  init(name: String, attributes: [String: String]) {
+    self.name = name
+    self.attributes = attributes
+  }
+
+  /// The first child with this local name.
+  func child(_ name: String) -> XMLElement? { children.first { $0.name == name } }
+  /// Every child with this local name.
+  func all(_ name: String) -> [XMLElement] { children.filter { $0.name == name } }
+  /// The element at a path of local names.
+  func at(_ path: String...) -> XMLElement? {
+    var node: XMLElement? = self
+    for name in path { node = node?.child(name) }
+    return node
+  }
+  var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+  /// Parses a document; errors name the line and what the parser saw.
+  static func parse(_ data: Data) throws(PSKCError) -> XMLElement {
+    let delegate = TreeBuilder()
+    let parser = XMLParser(data: data)
+    parser.shouldProcessNamespaces = true
+    parser.shouldResolveExternalEntities = false
+    parser.delegate = delegate
+    guard parser.parse(), let root = delegate.root else {
+      let message = parser.parserError.map { ($0 as NSError).localizedDescription } ?? "not XML"
+      throw .malformed("XML error at line \(parser.lineNumber): \(message)")
+    }
+    // The Linux parser reports success on a document cut off mid-way; the open elements tell.
+    if let open = delegate.stack.last {
+      throw .malformed("the file ends at line \(parser.lineNumber) inside <\(open.name)> (truncated?)")
+    }
+    return root
+  }
+}
+
+private final class TreeBuilder: NSObject, XMLParserDelegate {
+  var root: XMLElement?
+  var stack: [XMLElement] = []
+  var elements = 0
+
+  func parser(
+    _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+    attributes: [String: String] = [:]
+  ) {
+    elements += 1
+    if elements > 5_000_000 || stack.count > 64 {
+      parser.abortParsing()
+      return
+    }
+    let local = name.split(separator: ":").last.map(String.init) ?? name
+    let element = XMLElement(name: local, attributes: attributes)
+    if let parent = stack.last { parent.children.append(element) } else { root = element }
+    stack.append(element)
+  }
+
+  func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+    _ = stack.popLast()
+  }
+
+  func parser(_ parser: XMLParser, foundCharacters string: String) {
+    stack.last?.text += string
+  }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import OneTimePassword
+import SeedImport
+import Testing
+import Verifier
+
+@Suite struct PSKCImportTests {
+  func resource(_ name: String) throws -> Data {
+    let url = try #require(Bundle.module.url(forResource: name, withExtension: "pskcxml", subdirectory: "PSKC"))
+    return try Data(contentsOf: url)
+  }
+
+  let tokens = (1...3).map {
+    PSKCWriter.Token(serial: "SN\($0)", secret: (0..<20).map { UInt8($0 * 7 + 1) }, counter: UInt64($0 * 10), digits: 6)
+  }
+
+  @Test func rfc6030PlainExamples() throws {
+    let minimal = try PSKCReader().read(resource("rfc6030-figure2")).keys
+    #expect(minimal.count == 1)
+    #expect(minimal[0].serial == "12345678" && minimal[0].secret.bytes == rfcKey && minimal[0].digits == 6)
+    let full = try PSKCReader().read(resource("rfc6030-figure3")).keys
+    #expect(full[0].serial == "987654321" && full[0].digits == 8 && full[0].counter == 0)
+    #expect(full[0].issuer == "Issuer" && full[0].secret.bytes == rfcKey)
+  }
+
+  @Test func preSharedKeyFile() throws {
+    let psk = Array(repeating: UInt8(0x42), count: 16)
+    let data = try PSKCWriter(protection: .preShared(key: psk)).document(tokens)
+    let keys = try PSKCReader(decryption: .preSharedKey(psk)).read(data).keys
+    #expect(keys.map(\.serial) == ["SN1", "SN2", "SN3"])
+    #expect(keys[1].secret.bytes == tokens[1].secret && keys[1].counter == 20)
+    #expect(throws: PSKCError.self) { try PSKCReader().read(data) }  // no key given
+    #expect(throws: PSKCError.self) { try PSKCReader(decryption: .preSharedKey(Array(repeating: 1, count: 16))).read(data) }
+  }
+
+  @Test func pbkdf2File() throws {
+    let writer = PSKCWriter(protection: .pbkdf2(password: "qwerty", salt: Array("saltsalt".utf8), iterations: 1000))
+    let data = try writer.document(tokens)
+    let keys = try PSKCReader(decryption: .password("qwerty")).read(data).keys
+    #expect(keys.count == 3 && keys[2].secret.bytes == tokens[2].secret)
+    #expect(throws: PSKCError.self) { try PSKCReader(decryption: .password("wrong")).read(data) }
+  }
+
+  @Test func aBadMACRefusesTheWholeFile() throws {
+    let psk = Array(repeating: UInt8(7), count: 16)
+    var writer = PSKCWriter(protection: .preShared(key: psk))
+    writer.corruptMACOf = "SN2"
+    let data = try writer.document(tokens)
+    #expect(throws: PSKCError.badMAC(key: "SN2")) { try PSKCReader(decryption: .preSharedKey(psk)).read(data) }
+    let lenient = try PSKCReader(decryption: .preSharedKey(psk), skipInvalid: true).read(data)
+    #expect(lenient.keys.map(\.serial) == ["SN1", "SN3"] && lenient.skipped.count == 1)
+  }
+
+  @Test func malformedFilesNameTheProblem() throws {
+    let full = try resource("rfc6030-figure3")
+    let truncated = full.prefix(full.count / 2)
+    let error = #expect(throws: PSKCError.self) { try PSKCReader().read(truncated) }
+    #expect(error?.description.contains("line") == true, "\(String(describing: error))")
+    let cases: [(String, String)] = [
+      ("<KeyContainer Version=\"2.0\"/>", "version"),
+      ("<Other/>", "KeyContainer"),
+      ("<KeyContainer Version=\"1.0\"></KeyContainer>", "KeyPackage"),
+      (String(decoding: full, as: UTF8.self).replacingOccurrences(of: "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=", with: "!!!"), "base64"),
+      (String(decoding: full, as: UTF8.self).replacingOccurrences(of: "Length=\"8\"", with: "Length=\"12\""), "Length"),
+      (String(decoding: full, as: UTF8.self).replacingOccurrences(of: "pskc:hotp", with: "pskc:totp"), "only HOTP"),
+    ]
+    for (text, expected) in cases {
+      let error = #expect(throws: PSKCError.self) { try PSKCReader().read(Data(text.utf8)) }
+      #expect(error?.description.contains(expected) == true, "\(expected): \(String(describing: error))")
+    }
+  }
+
+  @Test(arguments: StoreKind.allCases)
+  func importedTokensWaitUntilAUserProvesOne(kind: StoreKind) throws {
+    let store = try kind.make()
+    let keys = MasterKeyRing.generate()
+    let importer = SeedImporter(store: store, keys: keys)
+    let psk = Array(repeating: UInt8(0x42), count: 16)
+    let data = try PSKCWriter(protection: .preShared(key: psk)).document(tokens)
+    var seen: [Int] = []
+    let report = try importer.importPSKC(data, reader: PSKCReader(decryption: .preSharedKey(psk))) { done, _ in seen.append(done) }
+    #expect(report.imported == ["SN1", "SN2", "SN3"] && seen == [1, 2, 3])
+    // A serial that exists is a conflict, and nothing of that file is imported.
+    let second = try PSKCWriter(protection: .preShared(key: psk)).document([
+      .init(serial: "SN9", secret: Array(repeating: 9, count: 20), counter: 0, digits: 6), tokens[0],
+    ])
+    #expect(throws: StoreError.self) { try importer.importPSKC(second, reader: PSKCReader(decryption: .preSharedKey(psk))) }
+    #expect(try store.hotpFactor(serial: "SN9") == nil)
+    _ = try importer.importPSKC(second, reader: PSKCReader(decryption: .preSharedKey(psk)), replace: true)
+    #expect(try store.hotpFactor(serial: "SN9") != nil)
+
+    let clock = ManualClock()
+    let verifier = try HOTPVerifier(store: store, keys: keys, clock: clock)
+    _ = try store.createUser(name: "dave", audit: Fixture.audit("user-add"))
+    _ = try store.createUser(name: "erin", audit: Fixture.audit("user-add"))
+    let generator = try HOTPGenerator(secret: OTPSecret(bytes: tokens[1].secret))
+    // Unassigned tokens decide nothing for anyone.
+    #expect(try verifier.verify(user: "dave", code: generator.code(counter: 20).text).reason == .noFactor)
+    #expect(try verifier.assign(serial: "SN2", to: "dave", codes: (generator.code(counter: 30).text, generator.code(counter: 32).text)).reason == .wrongCode)
+    let assigned = try verifier.assign(serial: "SN2", to: "dave", codes: (generator.code(counter: 25).text, generator.code(counter: 26).text))
+    #expect(assigned.isAccepted)
+    #expect(throws: VerifierError.self) {
+      try verifier.assign(serial: "SN2", to: "erin", codes: (generator.code(counter: 27).text, generator.code(counter: 28).text))
+    }
+    #expect(try verifier.verify(user: "dave", code: generator.code(counter: 26).text).reason == .replay)
+    #expect(try verifier.verify(user: "dave", code: generator.code(counter: 27).text).reason == .accepted)
+  }
+}
