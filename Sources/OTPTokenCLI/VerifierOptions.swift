@@ -7,7 +7,9 @@ import VerifierSQLite
 /// `$XDG_DATA_HOME/otptoken/verifier.sqlite` (or `~/.local/share/...`); `--key-file`, else
 /// `$OTPTOKEN_KEY_FILE`, else a key file created next to the database with mode 0600.
 struct VerifierOptions: ParsableArguments {
-  @Option(help: "The verifier's SQLite database (default: $OTPTOKEN_DB or ~/.local/share/otptoken/verifier.sqlite).")
+  @Option(
+    help: "The verifier's SQLite database (default: $OTPTOKEN_DB or ~/.local/share/otptoken/verifier.sqlite)."
+  )
   var db: String?
   @Option(help: "The master key file sealing secrets (default: $OTPTOKEN_KEY_FILE or next to the database).")
   var keyFile: String?
@@ -17,7 +19,8 @@ struct VerifierOptions: ParsableArguments {
     if let db { return db }
     let environment = ProcessInfo.processInfo.environment
     if let path = environment["OTPTOKEN_DB"], !path.isEmpty { return path }
-    let base = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+    let base =
+      environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
       ?? (NSHomeDirectory() + "/.local/share")
     return base + "/otptoken/verifier.sqlite"
   }
@@ -32,7 +35,8 @@ struct VerifierOptions: ParsableArguments {
   func open(json: Bool, createKey: Bool = true) throws -> (store: SQLiteStore, keys: MasterKeyRing) {
     do {
       let store = try SQLiteStore(path: databasePath)
-      let keys = createKey ? try MasterKeyRing.loadOrCreate(path: keyPath) : try MasterKeyRing.load(path: keyPath)
+      let keys =
+        createKey ? try MasterKeyRing.loadOrCreate(path: keyPath) : try MasterKeyRing.load(path: keyPath)
       return (store, keys)
     } catch let error as StoreError {
       throw CLIFailure(.environment, error.description, json: json)
@@ -43,7 +47,9 @@ struct VerifierOptions: ParsableArguments {
 
   func verifier(json: Bool) throws -> HOTPVerifier {
     let (store, keys) = try open(json: json)
-    return try verifierCall(json: json) { () throws(VerifierError) in try HOTPVerifier(store: store, keys: keys) }
+    return try verifierCall(json: json) { () throws(VerifierError) in
+      try HOTPVerifier(store: store, keys: keys)
+    }
   }
 }
 
@@ -76,10 +82,13 @@ func report(_ decision: Decision, user: String, json: Bool) throws {
     case .resynced: text = "accepted (the token was resynchronised)"
     case .wrongCode: text = "refused: wrong code"
     case .replay: text = "refused: this code was already used"
-    case .pressAgain: text = "refused: the token is ahead of the verifier; press the button again to resynchronise"
+    case .pressAgain:
+      text = "refused: the token is ahead of the verifier; press the button again to resynchronise"
     case .throttled:
-      text = "refused: too many failures; try again in \((decision.retryAfterMilliseconds ?? 0 + 999) / 1000) s"
-    case .locked: text = "refused: the factor is locked after too many failures; an administrator must unlock it"
+      text =
+        "refused: too many failures; try again in \((decision.retryAfterMilliseconds ?? 0 + 999) / 1000) s"
+    case .locked:
+      text = "refused: the factor is locked after too many failures; an administrator must unlock it"
     case .noFactor: text = "refused: \(user) has no active token"
     }
     Output.stderr(text)
@@ -122,7 +131,9 @@ struct VerifyCommand: ParsableCommand {
     while let line = readLine(strippingNewline: true) {
       do {
         let decision = try engine.verify(user: user, code: line, source: verifier.source)
-        var object: [String: Any] = ["result": decision.isAccepted ? "accepted" : "refused", "reason": decision.reason.rawValue]
+        var object: [String: Any] = [
+          "result": decision.isAccepted ? "accepted" : "refused", "reason": decision.reason.rawValue,
+        ]
         if let counter = decision.counter { object["counter"] = Int(counter) }
         Output.json(object)
       } catch {

@@ -25,33 +25,48 @@ struct SHA1State: Sendable, Hashable {
     var c = h2
     var d = h3
     var e = h4
-    @inline(__always) func schedule(_ t: Int) -> UInt32 {
+    // Rounds 0-15 read the block; later rounds extend the schedule in place (a 16-word ring).
+    // Five rounds at a time, rotating the roles of a...e instead of moving values.
+    @inline(__always) func word(_ t: Int) -> UInt32 {
       if t < 16 { return w[t] }
-      let x = w[(t &- 3) & 15] ^ w[(t &- 8) & 15] ^ w[(t &- 14) & 15] ^ w[t & 15]
+      let x = w[(t &+ 13) & 15] ^ w[(t &+ 8) & 15] ^ w[(t &+ 2) & 15] ^ w[t & 15]
       let v = SHA1State.rotl(x, 1)
       w[t & 15] = v
       return v
     }
-    for t in 0..<20 {
-      let f = (b & c) | (~b & d)
-      let temp = SHA1State.rotl(a, 5) &+ f &+ e &+ 0x5A82_7999 &+ schedule(t)
-      e = d; d = c; c = SHA1State.rotl(b, 30); b = a; a = temp
+    @inline(__always) func ch(_ x: UInt32, _ y: UInt32, _ z: UInt32) -> UInt32 { z ^ (x & (y ^ z)) }
+    @inline(__always) func parity(_ x: UInt32, _ y: UInt32, _ z: UInt32) -> UInt32 { x ^ y ^ z }
+    @inline(__always) func maj(_ x: UInt32, _ y: UInt32, _ z: UInt32) -> UInt32 { (x & y) | (z & (x | y)) }
+    @inline(__always) func five(
+      _ t: Int, _ k: UInt32, _ f: (UInt32, UInt32, UInt32) -> UInt32
+    ) {
+      e = e &+ SHA1State.rotl(a, 5) &+ f(b, c, d) &+ k &+ word(t)
+      b = SHA1State.rotl(b, 30)
+      d = d &+ SHA1State.rotl(e, 5) &+ f(a, b, c) &+ k &+ word(t &+ 1)
+      a = SHA1State.rotl(a, 30)
+      c = c &+ SHA1State.rotl(d, 5) &+ f(e, a, b) &+ k &+ word(t &+ 2)
+      e = SHA1State.rotl(e, 30)
+      b = b &+ SHA1State.rotl(c, 5) &+ f(d, e, a) &+ k &+ word(t &+ 3)
+      d = SHA1State.rotl(d, 30)
+      a = a &+ SHA1State.rotl(b, 5) &+ f(c, d, e) &+ k &+ word(t &+ 4)
+      c = SHA1State.rotl(c, 30)
     }
-    for t in 20..<40 {
-      let f = b ^ c ^ d
-      let temp = SHA1State.rotl(a, 5) &+ f &+ e &+ 0x6ED9_EBA1 &+ schedule(t)
-      e = d; d = c; c = SHA1State.rotl(b, 30); b = a; a = temp
-    }
-    for t in 40..<60 {
-      let f = (b & c) | (b & d) | (c & d)
-      let temp = SHA1State.rotl(a, 5) &+ f &+ e &+ 0x8F1B_BCDC &+ schedule(t)
-      e = d; d = c; c = SHA1State.rotl(b, 30); b = a; a = temp
-    }
-    for t in 60..<80 {
-      let f = b ^ c ^ d
-      let temp = SHA1State.rotl(a, 5) &+ f &+ e &+ 0xCA62_C1D6 &+ schedule(t)
-      e = d; d = c; c = SHA1State.rotl(b, 30); b = a; a = temp
-    }
+    five(0, 0x5A82_7999, ch)
+    five(5, 0x5A82_7999, ch)
+    five(10, 0x5A82_7999, ch)
+    five(15, 0x5A82_7999, ch)
+    five(20, 0x6ED9_EBA1, parity)
+    five(25, 0x6ED9_EBA1, parity)
+    five(30, 0x6ED9_EBA1, parity)
+    five(35, 0x6ED9_EBA1, parity)
+    five(40, 0x8F1B_BCDC, maj)
+    five(45, 0x8F1B_BCDC, maj)
+    five(50, 0x8F1B_BCDC, maj)
+    five(55, 0x8F1B_BCDC, maj)
+    five(60, 0xCA62_C1D6, parity)
+    five(65, 0xCA62_C1D6, parity)
+    five(70, 0xCA62_C1D6, parity)
+    five(75, 0xCA62_C1D6, parity)
     h0 = h0 &+ a
     h1 = h1 &+ b
     h2 = h2 &+ c

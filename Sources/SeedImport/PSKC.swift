@@ -20,7 +20,8 @@ public enum PSKCError: Error, Equatable, Sendable, CustomStringConvertible {
     case .unsupported(let what): return "unsupported \(what)"
     case .needsKey(let what): return what
     case .decryption(let why): return "cannot decrypt: \(why)"
-    case .badMAC(let key): return "the MAC of key \(key) does not check: the file was altered or the key is wrong"
+    case .badMAC(let key):
+      return "the MAC of key \(key) does not check: the file was altered or the key is wrong"
     case .invalidValue(let why): return why
     }
   }
@@ -71,9 +72,12 @@ public struct PSKCReader: Sendable {
       throw .invalidValue("the file is over \(Self.maximumFileSize >> 20) MiB")
     }
     let root = try XMLElement.parse(data)
-    guard root.name == "KeyContainer" else { throw .malformed("the root element is \(root.name), not KeyContainer") }
+    guard root.name == "KeyContainer" else {
+      throw .malformed("the root element is \(root.name), not KeyContainer")
+    }
     guard root.attributes["Version"] == "1.0" else {
-      throw .unsupported("KeyContainer version \(root.attributes["Version"] ?? "(none)"); only 1.0 is defined")
+      throw .unsupported(
+        "KeyContainer version \(root.attributes["Version"] ?? "(none)"); only 1.0 is defined")
     }
     let encryptionKey = try self.encryptionKey(root)
     let macKey = try self.macKey(root, encryptionKey)
@@ -107,7 +111,9 @@ public struct PSKCReader: Sendable {
       let name = element.child("KeyName")?.trimmedText ?? "a pre-shared key"
       throw .needsKey("the file's keys are encrypted with \"\(name)\": pass that key (--key-hex)")
     }
-    guard [16, 24, 32].contains(bytes.count) else { throw .invalidValue("the pre-shared key must be 16, 24 or 32 bytes") }
+    guard [16, 24, 32].contains(bytes.count) else {
+      throw .invalidValue("the pre-shared key must be 16, 24 or 32 bytes")
+    }
     return SymmetricKey(data: bytes)
   }
 
@@ -152,13 +158,15 @@ public struct PSKCReader: Sendable {
       throw .unsupported("MAC algorithm \(method.attributes["Algorithm"] ?? "(none)")")
     }
     guard let element = method.child("MACKey") else { throw .missing("MACMethod/MACKey") }
-    let bytes = try value(element, name: "the MAC key", encryptionKey: encryptionKey, mac: nil, keyID: "MACKey")
+    let bytes = try value(
+      element, name: "the MAC key", encryptionKey: encryptionKey, mac: nil, keyID: "MACKey")
     return MACKey(key: SymmetricKey(data: bytes), algorithm: algorithm)
   }
 
   // MARK: One key
 
-  private func key(_ package: XMLElement, index: Int, encryptionKey: SymmetricKey?, macKey: MACKey?) throws(PSKCError)
+  private func key(_ package: XMLElement, index: Int, encryptionKey: SymmetricKey?, macKey: MACKey?)
+    throws(PSKCError)
     -> PSKCKey
   {
     guard let key = package.child("Key") else { throw .missing("Key in KeyPackage \(index + 1)") }
@@ -183,23 +191,30 @@ public struct PSKCReader: Sendable {
       digits = length
     }
     guard let secretElement = key.at("Data", "Secret") else { throw .missing("Data/Secret of key \(id)") }
-    let secret = try value(secretElement, name: "the secret of key \(id)", encryptionKey: encryptionKey, mac: macKey, keyID: id)
+    let secret = try value(
+      secretElement, name: "the secret of key \(id)", encryptionKey: encryptionKey, mac: macKey, keyID: id)
     guard (16...64).contains(secret.count) else {
       throw .invalidValue("the secret of key \(id) is \(secret.count) bytes; 16 to 64 expected")
     }
     var counter: UInt64 = 0
     if let counterElement = key.at("Data", "Counter") {
       if let plain = counterElement.child("PlainValue") {
-        guard let value = UInt64(plain.trimmedText) else { throw .invalidValue("Counter of key \(id) is not a number") }
+        guard let value = UInt64(plain.trimmedText) else {
+          throw .invalidValue("Counter of key \(id) is not a number")
+        }
         counter = value
       } else {
-        let bytes = try value(counterElement, name: "the counter of key \(id)", encryptionKey: encryptionKey, mac: macKey, keyID: id)
+        let bytes = try value(
+          counterElement, name: "the counter of key \(id)", encryptionKey: encryptionKey, mac: macKey,
+          keyID: id)
         guard bytes.count <= 8 else { throw .invalidValue("the counter of key \(id) is over 8 bytes") }
         counter = bytes.reduce(0) { $0 << 8 | UInt64($1) }
       }
     }
     let serial = package.at("DeviceInfo", "SerialNo")?.trimmedText ?? id
-    guard !serial.isEmpty, serial.count <= 64 else { throw .invalidValue("serial of key \(id) must be 1 to 64 characters") }
+    guard !serial.isEmpty, serial.count <= 64 else {
+      throw .invalidValue("serial of key \(id) must be 1 to 64 characters")
+    }
     return PSKCKey(
       id: id, serial: serial, secret: OTPSecret(bytes: secret), counter: counter, digits: digits,
       algorithm: algorithm, issuer: key.child("Issuer")?.trimmedText)
@@ -207,7 +222,9 @@ public struct PSKCReader: Sendable {
 
   /// A value element's bytes: PlainValue (base64), or EncryptedValue decrypted after its ValueMAC
   /// (if the file has a MAC key) is checked over the CipherValue.
-  private func value(_ element: XMLElement, name: String, encryptionKey: SymmetricKey?, mac: MACKey?, keyID: String)
+  private func value(
+    _ element: XMLElement, name: String, encryptionKey: SymmetricKey?, mac: MACKey?, keyID: String
+  )
     throws(PSKCError) -> [UInt8]
   {
     if let plain = element.child("PlainValue") {
@@ -222,7 +239,9 @@ public struct PSKCReader: Sendable {
     guard let method = encrypted.child("EncryptionMethod")?.attributes["Algorithm"] else {
       throw .missing("EncryptionMethod for \(name)")
     }
-    guard method.hasSuffix("#aes128-cbc") || method.hasSuffix("#aes192-cbc") || method.hasSuffix("#aes256-cbc") else {
+    guard
+      method.hasSuffix("#aes128-cbc") || method.hasSuffix("#aes192-cbc") || method.hasSuffix("#aes256-cbc")
+    else {
       throw .unsupported("encryption \(method) for \(name)")
     }
     guard let cipherText = encrypted.at("CipherData", "CipherValue")?.trimmedText,
@@ -232,7 +251,9 @@ public struct PSKCReader: Sendable {
     if let mac {
       guard let macText = element.child("ValueMAC")?.trimmedText,
         let expected = Data(base64Encoded: macText, options: .ignoreUnknownCharacters)
-      else { throw .missing("ValueMAC for \(name): the file has a MAC key, so every encrypted value needs one") }
+      else {
+        throw .missing("ValueMAC for \(name): the file has a MAC key, so every encrypted value needs one")
+      }
       let actual: [UInt8]
       switch mac.algorithm {
       case "hmac-sha256": actual = Array(HMAC<SHA256>.authenticationCode(for: cipher, using: mac.key))

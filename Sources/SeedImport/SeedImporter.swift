@@ -29,7 +29,8 @@ public struct SeedImporter: Sendable {
     let factors = try entries.map { entry in
       NewHOTPFactor(
         userID: nil, serial: entry.serial, digits: entry.digits, algorithm: entry.algorithm,
-        sealedSecret: try keys.seal(entry.secret.bytes, context: HOTPVerifier.sealingContext(serial: entry.serial)),
+        sealedSecret: try keys.seal(
+          entry.secret.bytes, context: HOTPVerifier.sealingContext(serial: entry.serial)),
         counter: entry.counter, active: false)
     }
     let audit = AuditEntry(

@@ -68,7 +68,8 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
     stack.append(element)
   }
 
-  func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+  func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?)
+  {
     _ = stack.popLast()
   }
 

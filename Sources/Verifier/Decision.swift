@@ -56,7 +56,9 @@ public struct Decision: Sendable, Equatable {
 
   public var isAccepted: Bool { reason == .accepted || reason == .resynced }
 
-  public init(reason: Reason, factor: String? = nil, counter: UInt64? = nil, retryAfterMilliseconds: Int64? = nil) {
+  public init(
+    reason: Reason, factor: String? = nil, counter: UInt64? = nil, retryAfterMilliseconds: Int64? = nil
+  ) {
     self.reason = reason
     self.factor = factor
     self.counter = counter

@@ -30,14 +30,22 @@ public struct HOTPVerifier: Sendable {
   // MARK: Verification
 
   /// Decides one code for a user against all their active HOTP tokens.
-  public func verify(user name: String, code text: String, source: String? = nil) throws(VerifierError) -> Decision {
+  public func verify(user name: String, code text: String, source: String? = nil) throws(VerifierError)
+    -> Decision
+  {
     let code: OTPCode
     do { code = try OTPCode(text) } catch { throw .invalidInput(error.description) }
-    let user = try lookUp(name)
     for _ in 0..<Self.raceRetries {
-      let factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(\.active)
+      guard
+        let (user, all) = try storeCall({ () throws(StoreError) in try store.userWithHOTPFactors(named: name)
+          })
+      else { throw .unknownUser(name) }
+      let factors = all.filter(\.active)
       guard !factors.isEmpty else {
-        try record(AuditEntry(at: now, user: name, factor: nil, action: "verify", result: "refused", reason: "no-factor", source: source))
+        try record(
+          AuditEntry(
+            at: now, user: name, factor: nil, action: "verify", result: "refused", reason: "no-factor",
+            source: source))
         return Decision(reason: .noFactor)
       }
       if let decision = try decide(code, user: user, factors: factors, source: source) { return decision }
@@ -59,7 +67,8 @@ public struct HOTPVerifier: Sendable {
         continue
       }
       if let until = state.throttledUntil, now < until {
-        blocked = blocked ?? Decision(reason: .throttled, factor: label(factor), retryAfterMilliseconds: until - now)
+        blocked =
+          blocked ?? Decision(reason: .throttled, factor: label(factor), retryAfterMilliseconds: until - now)
         continue
       }
       let generator = try self.generator(factor)
@@ -69,14 +78,16 @@ public struct HOTPVerifier: Sendable {
       {
         let accepted = pending &+ 1
         let next = HOTPState(nextCounter: accepted &+ 1, version: state.version)
-        let audit = entry(user, factor, "verify", "accepted", "resynced", state.nextCounter, accepted &+ 1, source)
+        let audit = entry(
+          user, factor, "verify", "accepted", "resynced", state.nextCounter, accepted &+ 1, source)
         guard try cas(factor, state, next, audit) else { return nil }
         return Decision(reason: .resynced, factor: label(factor), counter: accepted)
       }
       // 2. The look-ahead window.
       if let counter = generator.find(code, from: state.nextCounter, count: settings.lookAhead) {
         let next = HOTPState(nextCounter: counter &+ 1, version: state.version)
-        let audit = entry(user, factor, "verify", "accepted", "accepted", state.nextCounter, counter &+ 1, source)
+        let audit = entry(
+          user, factor, "verify", "accepted", "accepted", state.nextCounter, counter &+ 1, source)
         guard try cas(factor, state, next, audit) else { return nil }
         return Decision(reason: .accepted, factor: label(factor), counter: counter)
       }
@@ -84,18 +95,21 @@ public struct HOTPVerifier: Sendable {
       //    a real code (a double click, a racing node) is not a guess.
       let lookback = min(UInt64(settings.replayLookback), state.nextCounter)
       if lookback > 0, generator.find(code, from: state.nextCounter - lookback, count: Int(lookback)) != nil {
-        try record(entry(user, factor, "verify", "refused", "replay", state.nextCounter, state.nextCounter, source))
+        try record(
+          entry(user, factor, "verify", "refused", "replay", state.nextCounter, state.nextCounter, source))
         return Decision(reason: .replay, factor: label(factor))
       }
       // 4. Beyond the window but within the sync window: remember it and ask for the next press.
       let syncSpan = settings.syncWindow - settings.lookAhead
       if syncSpan > 0,
-        let counter = generator.find(code, from: state.nextCounter &+ UInt64(settings.lookAhead), count: syncSpan)
+        let counter = generator.find(
+          code, from: state.nextCounter &+ UInt64(settings.lookAhead), count: syncSpan)
       {
         var next = state
         next.pendingResyncCounter = counter
         next.pendingResyncExpiry = now + Int64(settings.resyncExpirySeconds) * 1000
-        let audit = entry(user, factor, "verify", "refused", "press-again", state.nextCounter, state.nextCounter, source)
+        let audit = entry(
+          user, factor, "verify", "refused", "press-again", state.nextCounter, state.nextCounter, source)
         guard try cas(factor, state, next, audit) else { return nil }
         return Decision(reason: .pressAgain, factor: label(factor))
       }
@@ -104,7 +118,8 @@ public struct HOTPVerifier: Sendable {
     // No factor accepted: count a failure on every factor that evaluated the code.
     for (factor, state, reason) in refusals {
       let next = failed(state, now: now)
-      let audit = entry(user, factor, "verify", "refused", reason.rawValue, state.nextCounter, state.nextCounter, source)
+      let audit = entry(
+        user, factor, "verify", "refused", reason.rawValue, state.nextCounter, state.nextCounter, source)
       guard try cas(factor, state, next, audit) else { return nil }
     }
     if let (factor, _, reason) = refusals.first {
@@ -112,8 +127,9 @@ public struct HOTPVerifier: Sendable {
     }
     let decision = blocked ?? Decision(reason: .noFactor)
     try record(
-      AuditEntry(at: now, user: user.name, factor: decision.factor, action: "verify", result: "refused",
-                 reason: decision.reason.rawValue, source: source))
+      AuditEntry(
+        at: now, user: user.name, factor: decision.factor, action: "verify", result: "refused",
+        reason: decision.reason.rawValue, source: source))
     return decision
   }
 
@@ -142,24 +158,31 @@ public struct HOTPVerifier: Sendable {
     } catch { throw .invalidInput(error.description) }
     let user = try lookUp(name)
     for _ in 0..<Self.raceRetries {
-      var factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(\.active)
+      var factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(
+        \.active)
       if let serial { factors = factors.filter { $0.serial == serial } }
       guard let factor = factors.first else { return Decision(reason: .noFactor) }
-      guard factors.count == 1 else { throw .invalidInput("\(name) has several tokens: name one with its serial") }
+      guard factors.count == 1 else {
+        throw .invalidInput("\(name) has several tokens: name one with its serial")
+      }
       let state = factor.state
       if state.hardLocked { return Decision(reason: .locked, factor: label(factor)) }
       if let until = state.throttledUntil, now < until {
         return Decision(reason: .throttled, factor: label(factor), retryAfterMilliseconds: until - now)
       }
       let generator = try self.generator(factor)
-      if let counter = Self.findPair(generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow) {
+      if let counter = Self.findPair(
+        generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
+      {
         let next = HOTPState(nextCounter: counter &+ 2, version: state.version)
-        let audit = entry(user, factor, "resync", "accepted", "resynced", state.nextCounter, counter &+ 2, source)
+        let audit = entry(
+          user, factor, "resync", "accepted", "resynced", state.nextCounter, counter &+ 2, source)
         guard try cas(factor, state, next, audit) else { continue }
         return Decision(reason: .resynced, factor: label(factor), counter: counter &+ 1)
       }
       let next = failed(state, now: now)
-      let audit = entry(user, factor, "resync", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
+      let audit = entry(
+        user, factor, "resync", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
       guard try cas(factor, state, next, audit) else { continue }
       return Decision(reason: .wrongCode, factor: label(factor))
     }
@@ -168,7 +191,9 @@ public struct HOTPVerifier: Sendable {
 
   /// The lowest counter c in the window with code(c) == first and code(c + 1) == second. Every
   /// candidate of the window is computed, so the time does not depend on where the pair is.
-  static func findPair(_ generator: HOTPGenerator, _ first: OTPCode, _ second: OTPCode, from start: UInt64, count: Int)
+  static func findPair(
+    _ generator: HOTPGenerator, _ first: OTPCode, _ second: OTPCode, from start: UInt64, count: Int
+  )
     -> UInt64?
   {
     guard first.digits == generator.digits, second.digits == generator.digits, count > 0 else { return nil }
@@ -192,7 +217,9 @@ public struct HOTPVerifier: Sendable {
     for _ in 0..<Self.raceRetries {
       var factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }
       if let serial { factors = factors.filter { $0.serial == serial } }
-      guard !factors.isEmpty else { throw .notFound("a token of \(name)\(serial.map { " with serial \($0)" } ?? "")") }
+      guard !factors.isEmpty else {
+        throw .notFound("a token of \(name)\(serial.map { " with serial \($0)" } ?? "")")
+      }
       var lost = false
       for factor in factors {
         var next = factor.state
@@ -223,7 +250,10 @@ public struct HOTPVerifier: Sendable {
   /// The HOTP generator of a factor (the secret is opened only here, and never leaves memory).
   func generator(_ factor: HOTPFactorRecord) throws(VerifierError) -> HOTPGenerator {
     let secret = try keys.open(factor.sealedSecret, context: Self.sealingContext(serial: factor.serial))
-    do { return try HOTPGenerator(secret: OTPSecret(bytes: secret), algorithm: factor.algorithm, digits: factor.digits) } catch {
+    do {
+      return try HOTPGenerator(
+        secret: OTPSecret(bytes: secret), algorithm: factor.algorithm, digits: factor.digits)
+    } catch {
       throw .store(.corrupt("token \(factor.serial): \(error)"))
     }
   }
@@ -240,9 +270,12 @@ public struct HOTPVerifier: Sendable {
       counterBefore: before, counterAfter: after, source: source)
   }
 
-  func cas(_ factor: HOTPFactorRecord, _ expected: HOTPState, _ next: HOTPState, _ audit: AuditEntry) throws(VerifierError) -> Bool {
+  func cas(_ factor: HOTPFactorRecord, _ expected: HOTPState, _ next: HOTPState, _ audit: AuditEntry)
+    throws(VerifierError) -> Bool
+  {
     try storeCall { () throws(StoreError) in
-      try store.compareAndSet(factorID: factor.id, expectedVersion: expected.version, newState: next, audit: audit)
+      try store.compareAndSet(
+        factorID: factor.id, expectedVersion: expected.version, newState: next, audit: audit)
     }
   }
 
@@ -270,11 +303,13 @@ extension HOTPVerifier {
     } catch { throw .invalidInput(error.description) }
     let user = try lookUp(name)
     for _ in 0..<Self.raceRetries {
-      guard let factor = try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) }) else {
+      guard let factor = try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) })
+      else {
         throw .notFound("token \(serial)")
       }
       if let owner = factor.userID, owner != user.id || factor.active {
-        throw .conflict("token \(serial) belongs to \(owner == user.id ? "this user" : "another user") already")
+        throw .conflict(
+          "token \(serial) belongs to \(owner == user.id ? "this user" : "another user") already")
       }
       let state = factor.state
       if state.hardLocked { return Decision(reason: .locked, factor: label(factor)) }
@@ -283,16 +318,20 @@ extension HOTPVerifier {
       }
       let generator = try self.generator(factor)
       guard
-        let counter = Self.findPair(generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
+        let counter = Self.findPair(
+          generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
       else {
-        let audit = entry(user, factor, "assign", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
+        let audit = entry(
+          user, factor, "assign", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
         guard try cas(factor, state, failed(state, now: now), audit) else { continue }
         return Decision(reason: .wrongCode, factor: label(factor))
       }
       let next = HOTPState(nextCounter: counter &+ 2, version: state.version)
-      let audit = entry(user, factor, "assign", "accepted", "assigned", state.nextCounter, counter &+ 2, source)
+      let audit = entry(
+        user, factor, "assign", "accepted", "assigned", state.nextCounter, counter &+ 2, source)
       let won = try storeCall { () throws(StoreError) in
-        try store.assign(factorID: factor.id, to: user.id, expectedVersion: state.version, newState: next, audit: audit)
+        try store.assign(
+          factorID: factor.id, to: user.id, expectedVersion: state.version, newState: next, audit: audit)
       }
       guard won else { continue }
       return Decision(reason: .accepted, factor: label(factor), counter: counter &+ 1)

@@ -43,11 +43,14 @@ public final class MemoryStore: VerifierStore, @unchecked Sendable {
 
   private func record(from factor: NewHOTPFactor, id: Int64) -> HOTPFactorRecord {
     HOTPFactorRecord(
-      id: id, userID: factor.userID, serial: factor.serial, digits: factor.digits, algorithm: factor.algorithm,
+      id: id, userID: factor.userID, serial: factor.serial, digits: factor.digits,
+      algorithm: factor.algorithm,
       sealedSecret: factor.sealedSecret, active: factor.active, state: HOTPState(nextCounter: factor.counter))
   }
 
-  public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError) -> HOTPFactorRecord {
+  public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
+    -> HOTPFactorRecord
+  {
     try locked { () throws(StoreError) -> HOTPFactorRecord in
       guard !factors.values.contains(where: { $0.serial == factor.serial }) else {
         throw .conflict("token \(factor.serial)")
@@ -96,7 +99,9 @@ public final class MemoryStore: VerifierStore, @unchecked Sendable {
     }
   }
 
-  public func assign(factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+  public func assign(
+    factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry
+  )
     throws(StoreError) -> Bool
   {
     try locked { () throws(StoreError) -> Bool in

@@ -43,9 +43,12 @@ public struct MasterKeyRing: Sendable {
   /// Reads a key file.
   public static func load(path: String) throws(VerifierError) -> MasterKeyRing {
     var info = stat()
-    guard stat(path, &info) == 0 else { throw .keyFile("cannot read \(path): \(String(cString: strerror(errno)))") }
+    guard stat(path, &info) == 0 else {
+      throw .keyFile("cannot read \(path): \(String(cString: strerror(errno)))")
+    }
     guard info.st_mode & 0o077 == 0 else {
-      throw .keyFile("\(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 \(path)")
+      throw .keyFile(
+        "\(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 \(path)")
     }
     guard let data = FileManager.default.contents(atPath: path), data.count < 65536 else {
       throw .keyFile("cannot read \(path)")
@@ -76,9 +79,10 @@ public struct MasterKeyRing: Sendable {
     defer { close(fd) }
     var ordered = [currentID] + keys.keys.filter { $0 != currentID }.sorted()
     ordered = ordered.filter { keys[$0] != nil }
-    let text = ordered.map { id in
-      "\(id) " + keys[id]!.withUnsafeBytes { Array($0) }.map { String(format: "%02x", $0) }.joined()
-    }.joined(separator: "\n") + "\n"
+    let text =
+      ordered.map { id in
+        "\(id) " + keys[id]!.withUnsafeBytes { Array($0) }.map { String(format: "%02x", $0) }.joined()
+      }.joined(separator: "\n") + "\n"
     let bytes = Array(text.utf8)
     guard Glibc.write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
       throw .keyFile("cannot write \(path): \(String(cString: strerror(errno)))")

@@ -39,6 +39,8 @@ public protocol VerifierStore: Sendable {
   func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord?
   /// The factors of a user, active or not.
   func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord]
+  /// A user and their factors in one read (the verification hot path); nil if no such user.
+  func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
 
   /// Moves a factor's state if its version is still `expectedVersion`, appending `audit` in the same
   /// transaction. Returns false, changing nothing, if another request moved it first.
@@ -59,4 +61,13 @@ public protocol VerifierStore: Sendable {
   func append(_ audit: AuditEntry) throws(StoreError)
   /// The newest audit lines first, optionally for one user.
   func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry]
+}
+
+extension VerifierStore {
+  /// Two reads; stores override it with one.
+  public func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
+  {
+    guard let user = try user(named: name) else { return nil }
+    return (user, try hotpFactors(userID: user.id))
+  }
 }

@@ -6,12 +6,14 @@ import Verifier
 /// The embedded verifier store: one SQLite file in WAL mode with synchronous=FULL, so an accepted
 /// code is durable before the answer leaves, shared safely by every process on the machine.
 ///
-/// Writes run in IMMEDIATE transactions (GRDB's default for a pool); a factor's state moves by one
+/// Writes run in IMMEDIATE transactions, concurrent ones grouped into one commit (``GroupCommit``);
+/// a factor's state moves by one
 /// `UPDATE ... WHERE id = ? AND version = ?` whose change count says whether this request won, in
 /// the same transaction as its audit line. The schema grows only by named, append-only migrations.
-public final class SQLiteStore: VerifierStore, Sendable {
+public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   public let path: String
   let pool: DatabasePool
+  private let committer: GroupCommit
 
   /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it.
   public init(path: String, busyTimeout: TimeInterval = 10) throws(StoreError) {
@@ -37,6 +39,7 @@ public final class SQLiteStore: VerifierStore, Sendable {
       pool = try DatabasePool(path: path, configuration: configuration)
       try Self.migrator.migrate(pool)
     } catch { throw Self.mapped(error, path: path) }
+    committer = GroupCommit(pool: pool)
   }
 
   /// Named migrations, applied in order, never edited once shipped.
@@ -107,7 +110,8 @@ public final class SQLiteStore: VerifierStore, Sendable {
     if let error = error as? DatabaseError {
       switch error.resultCode {
       case .SQLITE_CONSTRAINT: return .conflict(error.message ?? "a unique value")
-      case .SQLITE_BUSY, .SQLITE_LOCKED: return .unavailable("\(path) is locked by another process (timed out waiting)")
+      case .SQLITE_BUSY, .SQLITE_LOCKED:
+        return .unavailable("\(path) is locked by another process (timed out waiting)")
       case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
         return .unavailable("cannot open \(path) for writing: \(error.message ?? "\(error.resultCode)")")
       case .SQLITE_NOTADB, .SQLITE_CORRUPT: return .corrupt("\(path) is not a verifier database")
@@ -118,22 +122,26 @@ public final class SQLiteStore: VerifierStore, Sendable {
     return .unavailable("\(path): \(error)")
   }
 
+  /// A read of one statement: SQLite makes a single statement consistent by itself, so no
+  /// transaction is opened around it.
   private func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
-    do { return try pool.read(body) } catch { throw Self.mapped(error, path: path) }
+    do { return try pool.unsafeRead(body) } catch { throw Self.mapped(error, path: path) }
   }
 
-  private func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
-    do { return try pool.write(body) } catch { throw Self.mapped(error, path: path) }
+  /// A durable write, committed together with the writes of concurrent callers.
+  private func write<T>(_ body: @escaping (Database) throws -> T) throws(StoreError) -> T {
+    do { return try committer.write(body) } catch { throw Self.mapped(error, path: path) }
   }
 
   // MARK: Rows
 
   static func insert(_ audit: AuditEntry, _ db: Database) throws {
-    try db.execute(
+    try db.cachedStatement(
       sql: """
         INSERT INTO audit (at, user, factor, action, result, reason, counter_before, counter_after, source)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
+        """
+    ).execute(
       arguments: [
         audit.at, audit.user, audit.factor, audit.action, audit.result, audit.reason,
         audit.counterBefore.map { Int64(bitPattern: $0) }, audit.counterAfter.map { Int64(bitPattern: $0) },
@@ -141,19 +149,30 @@ public final class SQLiteStore: VerifierStore, Sendable {
       ])
   }
 
-  static func factor(_ row: Row) throws -> HOTPFactorRecord {
-    guard let algorithm = HashAlgorithm(rawValue: row["algorithm"]) else {
-      throw StoreError.corrupt("unknown algorithm \(String(describing: row["algorithm"] as String?))")
+  /// The columns of a factor, in the order ``factor(_:)`` reads them.
+  static let factorColumns = """
+    f.id, f.user_id, f.serial, f.digits, f.algorithm, f.secret, f.key_id, f.active, f.next_counter,
+    f.failures, f.throttled_until, f.hard_locked, f.pending_counter, f.pending_expiry, f.version
+    """
+
+  /// A factor from a row of ``factorColumns`` starting at column `at` (by index: no name lookups on
+  /// the hot path).
+  static func factor(_ row: Row, at base: Int = 0) throws -> HOTPFactorRecord {
+    let algorithmName: String = row[base + 4]
+    guard let algorithm = HashAlgorithm(rawValue: algorithmName) else {
+      throw StoreError.corrupt("unknown algorithm \(algorithmName)")
     }
-    let blob: Data = row["secret"]
+    let blob: Data = row[base + 5]
+    let pending: Int64? = row[base + 12]
     return HOTPFactorRecord(
-      id: row["id"], userID: row["user_id"], serial: row["serial"], digits: row["digits"], algorithm: algorithm,
-      sealedSecret: SealedSecret(keyID: row["key_id"], combined: Array(blob)), active: row["active"],
+      id: row[base], userID: row[base + 1], serial: row[base + 2], digits: row[base + 3],
+      algorithm: algorithm,
+      sealedSecret: SealedSecret(keyID: row[base + 6], combined: Array(blob)), active: row[base + 7],
       state: HOTPState(
-        nextCounter: UInt64(bitPattern: row["next_counter"]), failures: row["failures"],
-        throttledUntil: row["throttled_until"], hardLocked: row["hard_locked"],
-        pendingResyncCounter: (row["pending_counter"] as Int64?).map { UInt64(bitPattern: $0) },
-        pendingResyncExpiry: row["pending_expiry"], version: row["version"]))
+        nextCounter: UInt64(bitPattern: row[base + 8]), failures: row[base + 9],
+        throttledUntil: row[base + 10],
+        hardLocked: row[base + 11], pendingResyncCounter: pending.map { UInt64(bitPattern: $0) },
+        pendingResyncExpiry: row[base + 13], version: row[base + 14]))
   }
 
   static func insert(_ factor: NewHOTPFactor, _ db: Database) throws -> Int64 {
@@ -163,7 +182,8 @@ public final class SQLiteStore: VerifierStore, Sendable {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """,
       arguments: [
-        factor.userID, factor.serial, factor.digits, factor.algorithm.rawValue, Data(factor.sealedSecret.combined),
+        factor.userID, factor.serial, factor.digits, factor.algorithm.rawValue,
+        Data(factor.sealedSecret.combined),
         factor.sealedSecret.keyID, factor.active, Int64(bitPattern: factor.counter),
       ])
     return db.lastInsertedRowID
@@ -185,36 +205,68 @@ public final class SQLiteStore: VerifierStore, Sendable {
 
   public func user(named name: String) throws(StoreError) -> UserRecord? {
     try read { db in
-      try Row.fetchOne(db, sql: "SELECT id, name FROM users WHERE name = ?", arguments: [name]).map {
-        UserRecord(id: $0["id"], name: $0["name"])
+      try Row.fetchOne(
+        db.cachedStatement(sql: "SELECT id, name FROM users WHERE name = ?"), arguments: [name]
+      ).map {
+        UserRecord(id: $0[0], name: $0[1])
       }
     }
   }
 
   public func users() throws(StoreError) -> [UserRecord] {
     try read { db in
-      try Row.fetchAll(db, sql: "SELECT id, name FROM users ORDER BY name").map { UserRecord(id: $0["id"], name: $0["name"]) }
+      try Row.fetchAll(db, sql: "SELECT id, name FROM users ORDER BY name").map {
+        UserRecord(id: $0["id"], name: $0["name"])
+      }
     }
   }
 
-  public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError) -> HOTPFactorRecord {
+  public func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
+  {
+    try read { db in
+      let rows = try Row.fetchAll(
+        db.cachedStatement(
+          sql: """
+            SELECT u.id, u.name, \(Self.factorColumns)
+            FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+            WHERE u.name = ? ORDER BY f.id
+            """), arguments: [name])
+      guard let first = rows.first else { return nil }
+      let user = UserRecord(id: first[0], name: first[1])
+      let factors = try rows.filter { !$0.hasNull(atIndex: 2) }.map { try Self.factor($0, at: 2) }
+      return (user, factors)
+    }
+  }
+
+  public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
+    -> HOTPFactorRecord
+  {
     try write { db in
-      if try Int64.fetchOne(db, sql: "SELECT id FROM hotp_factors WHERE serial = ?", arguments: [factor.serial]) != nil {
+      if try Int64.fetchOne(
+        db, sql: "SELECT id FROM hotp_factors WHERE serial = ?", arguments: [factor.serial]) != nil
+      {
         throw StoreError.conflict("token \(factor.serial)")
       }
       let id = try Self.insert(factor, db)
       try Self.insert(audit, db)
-      let row = try Row.fetchOne(db, sql: "SELECT * FROM hotp_factors WHERE id = ?", arguments: [id])!
+      let row = try Row.fetchOne(
+        db, sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.id = ?", arguments: [id])!
       return try Self.factor(row)
     }
   }
 
-  public func importHOTPFactors(_ factors: [NewHOTPFactor], replace: Bool, audit: AuditEntry) throws(StoreError) {
+  public func importHOTPFactors(_ factors: [NewHOTPFactor], replace: Bool, audit: AuditEntry)
+    throws(StoreError)
+  {
     try write { db in
       let serials = factors.map(\.serial)
-      guard Set(serials).count == serials.count else { throw StoreError.conflict("a serial twice in one import") }
+      guard Set(serials).count == serials.count else {
+        throw StoreError.conflict("a serial twice in one import")
+      }
       for serial in serials {
-        if try Int64.fetchOne(db, sql: "SELECT id FROM hotp_factors WHERE serial = ?", arguments: [serial]) != nil {
+        if try Int64.fetchOne(db, sql: "SELECT id FROM hotp_factors WHERE serial = ?", arguments: [serial])
+          != nil
+        {
           guard replace else { throw StoreError.conflict("token \(serial)") }
           try db.execute(sql: "DELETE FROM hotp_factors WHERE serial = ?", arguments: [serial])
         }
@@ -226,14 +278,20 @@ public final class SQLiteStore: VerifierStore, Sendable {
 
   public func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord? {
     try read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM hotp_factors WHERE serial = ?", arguments: [serial]).map(Self.factor)
+      try Row.fetchOne(
+        db.cachedStatement(sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.serial = ?"),
+        arguments: [serial]
+      ).map { try Self.factor($0) }
     }
   }
 
   public func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord] {
     try read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM hotp_factors WHERE user_id = ? ORDER BY id", arguments: [userID])
-        .map(Self.factor)
+      try Row.fetchAll(
+        db.cachedStatement(
+          sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.user_id = ? ORDER BY f.id"),
+        arguments: [userID]
+      ).map { try Self.factor($0) }
     }
   }
 
@@ -255,23 +313,29 @@ public final class SQLiteStore: VerifierStore, Sendable {
     throws(StoreError) -> Bool
   {
     try write { db in
-      try db.execute(sql: Self.casSQL, arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
+      try db.cachedStatement(sql: Self.casSQL).execute(
+        arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
       guard db.changesCount == 1 else { return false }
       try Self.insert(audit, db)
       return true
     }
   }
 
-  public func assign(factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+  public func assign(
+    factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry
+  )
     throws(StoreError) -> Bool
   {
     try write { db in
-      guard try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE id = ?", arguments: [userID]) != nil else {
+      guard try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE id = ?", arguments: [userID]) != nil
+      else {
         throw StoreError.notFound("user \(userID)")
       }
-      try db.execute(sql: Self.casSQL, arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
+      try db.execute(
+        sql: Self.casSQL, arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
       guard db.changesCount == 1 else { return false }
-      try db.execute(sql: "UPDATE hotp_factors SET user_id = ?, active = 1 WHERE id = ?", arguments: [userID, factorID])
+      try db.execute(
+        sql: "UPDATE hotp_factors SET user_id = ?, active = 1 WHERE id = ?", arguments: [userID, factorID])
       try Self.insert(audit, db)
       return true
     }
@@ -300,9 +364,30 @@ public final class SQLiteStore: VerifierStore, Sendable {
       }
       return rows.map { row in
         AuditEntry(
-          at: row["at"], user: row["user"], factor: row["factor"], action: row["action"], result: row["result"],
-          reason: row["reason"], counterBefore: (row["counter_before"] as Int64?).map { UInt64(bitPattern: $0) },
-          counterAfter: (row["counter_after"] as Int64?).map { UInt64(bitPattern: $0) }, source: row["source"])
+          at: row["at"], user: row["user"], factor: row["factor"], action: row["action"],
+          result: row["result"],
+          reason: row["reason"],
+          counterBefore: (row["counter_before"] as Int64?).map { UInt64(bitPattern: $0) },
+          counterAfter: (row["counter_after"] as Int64?).map { UInt64(bitPattern: $0) }, source: row["source"]
+        )
+      }
+    }
+  }
+}
+
+extension SQLiteStore {
+  /// Creates many users, each with one active token, in one transaction: for seeding a large
+  /// deployment or a benchmark. Existing names or serials make the whole call fail.
+  public func bulkInsert(_ entries: [(user: String, factor: NewHOTPFactor)], at time: Int64)
+    throws(StoreError)
+  {
+    try write { db in
+      let userStatement = try db.makeStatement(sql: "INSERT INTO users (name, created_at) VALUES (?, ?)")
+      for entry in entries {
+        try userStatement.execute(arguments: [entry.user, time])
+        var factor = entry.factor
+        factor.userID = db.lastInsertedRowID
+        _ = try Self.insert(factor, db)
       }
     }
   }

@@ -30,12 +30,16 @@ import Verifier
     let keys = MasterKeyRing.generate()
     let alice = try store.createUser(name: "alice", audit: audit("a"))
     let factor = try store.insertHOTPFactor(
-      NewHOTPFactor(userID: alice.id, serial: "1", digits: 6, algorithm: .sha1, sealedSecret: sealed(keys, "1"), counter: 5, active: true),
+      NewHOTPFactor(
+        userID: alice.id, serial: "1", digits: 6, algorithm: .sha1, sealedSecret: sealed(keys, "1"),
+        counter: 5, active: true),
       audit: audit("register"))
     #expect(factor.state.nextCounter == 5 && factor.state.version == 0 && factor.userID == alice.id)
     #expect(throws: StoreError.conflict("token 1")) {
       try store.insertHOTPFactor(
-        NewHOTPFactor(userID: nil, serial: "1", digits: 6, algorithm: .sha1, sealedSecret: sealed(keys, "1"), counter: 0, active: false),
+        NewHOTPFactor(
+          userID: nil, serial: "1", digits: 6, algorithm: .sha1, sealedSecret: sealed(keys, "1"), counter: 0,
+          active: false),
         audit: audit("import"))
     }
     #expect(try store.hotpFactors(userID: alice.id).map(\.serial) == ["1"])
@@ -48,17 +52,24 @@ import Verifier
     let keys = MasterKeyRing.generate()
     let user = try store.createUser(name: "alice", audit: audit("a"))
     let factor = try store.insertHOTPFactor(
-      NewHOTPFactor(userID: user.id, serial: "7", digits: 8, algorithm: .sha256, sealedSecret: sealed(keys, "7"), counter: 0, active: true),
+      NewHOTPFactor(
+        userID: user.id, serial: "7", digits: 8, algorithm: .sha256, sealedSecret: sealed(keys, "7"),
+        counter: 0, active: true),
       audit: audit("register"))
     var next = factor.state
     next.nextCounter = 3
     next.pendingResyncCounter = 40
     next.pendingResyncExpiry = 99
     next.throttledUntil = 1234
-    #expect(try store.compareAndSet(factorID: factor.id, expectedVersion: 0, newState: next, audit: audit("verify")))
-    #expect(try !store.compareAndSet(factorID: factor.id, expectedVersion: 0, newState: next, audit: audit("verify")))
+    #expect(
+      try store.compareAndSet(factorID: factor.id, expectedVersion: 0, newState: next, audit: audit("verify"))
+    )
+    #expect(
+      try !store.compareAndSet(
+        factorID: factor.id, expectedVersion: 0, newState: next, audit: audit("verify")))
     let stored = try #require(try store.hotpFactor(serial: "7"))
-    #expect(stored.state.version == 1 && stored.state.nextCounter == 3 && stored.state.pendingResyncCounter == 40)
+    #expect(
+      stored.state.version == 1 && stored.state.nextCounter == 3 && stored.state.pendingResyncCounter == 40)
     #expect(stored.state.pendingResyncExpiry == 99 && stored.state.throttledUntil == 1234)
     #expect(stored.digits == 8 && stored.algorithm == .sha256)
     // Only the winning compare-and-set left an audit line.
@@ -70,7 +81,9 @@ import Verifier
     let store = try kind.make()
     let keys = MasterKeyRing.generate()
     func token(_ serial: String) throws -> NewHOTPFactor {
-      NewHOTPFactor(userID: nil, serial: serial, digits: 6, algorithm: .sha1, sealedSecret: try sealed(keys, serial), counter: 0, active: false)
+      NewHOTPFactor(
+        userID: nil, serial: serial, digits: 6, algorithm: .sha1, sealedSecret: try sealed(keys, serial),
+        counter: 0, active: false)
     }
     try store.importHOTPFactors([token("a"), token("b")], replace: false, audit: audit("import"))
     #expect(throws: StoreError.self) {
@@ -79,7 +92,9 @@ import Verifier
     #expect(try store.hotpFactor(serial: "c") == nil)
     try store.importHOTPFactors([token("c"), token("b")], replace: true, audit: audit("import"))
     #expect(try store.hotpFactor(serial: "c") != nil)
-    #expect(throws: StoreError.self) { try store.importHOTPFactors([token("d"), token("d")], replace: true, audit: audit("import")) }
+    #expect(throws: StoreError.self) {
+      try store.importHOTPFactors([token("d"), token("d")], replace: true, audit: audit("import"))
+    }
   }
 
   @Test(arguments: StoreKind.allCases)
@@ -87,13 +102,21 @@ import Verifier
     let store = try kind.make()
     let keys = MasterKeyRing.generate()
     try store.importHOTPFactors(
-      [NewHOTPFactor(userID: nil, serial: "s", digits: 6, algorithm: .sha1, sealedSecret: sealed(keys, "s"), counter: 0, active: false)],
+      [
+        NewHOTPFactor(
+          userID: nil, serial: "s", digits: 6, algorithm: .sha1, sealedSecret: sealed(keys, "s"), counter: 0,
+          active: false)
+      ],
       replace: false, audit: audit("import"))
     let user = try store.createUser(name: "carol", audit: audit("a"))
     let factor = try #require(try store.hotpFactor(serial: "s"))
     #expect(!factor.active && factor.userID == nil)
-    #expect(try !store.assign(factorID: factor.id, to: user.id, expectedVersion: 5, newState: factor.state, audit: audit("assign")))
-    #expect(try store.assign(factorID: factor.id, to: user.id, expectedVersion: 0, newState: factor.state, audit: audit("assign")))
+    #expect(
+      try !store.assign(
+        factorID: factor.id, to: user.id, expectedVersion: 5, newState: factor.state, audit: audit("assign")))
+    #expect(
+      try store.assign(
+        factorID: factor.id, to: user.id, expectedVersion: 0, newState: factor.state, audit: audit("assign")))
     let assigned = try #require(try store.hotpFactor(serial: "s"))
     #expect(assigned.active && assigned.userID == user.id && assigned.state.version == 1)
     try store.deleteHOTPFactor(id: assigned.id, audit: audit("remove"))
@@ -105,7 +128,10 @@ import Verifier
   func auditIsNewestFirstAndFilteredByUser(kind: StoreKind) throws {
     let store = try kind.make()
     for (index, user) in ["a", "b", "a"].enumerated() {
-      try store.append(AuditEntry(at: Int64(index), user: user, factor: "hotp:1", action: "verify", result: "refused", reason: "wrong-code", counterBefore: 3, counterAfter: 3))
+      try store.append(
+        AuditEntry(
+          at: Int64(index), user: user, factor: "hotp:1", action: "verify", result: "refused",
+          reason: "wrong-code", counterBefore: 3, counterAfter: 3))
     }
     let entries = try store.auditEntries(user: "a", limit: 10)
     #expect(entries.map(\.at) == [2, 0])

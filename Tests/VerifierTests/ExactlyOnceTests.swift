@@ -75,7 +75,8 @@ struct SharedDatabase {
     _ = try store.insertHOTPFactor(
       NewHOTPFactor(
         userID: user.id, serial: "1", digits: 6, algorithm: .sha1,
-        sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "1")), counter: 0, active: true),
+        sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "1")), counter: 0,
+        active: true),
       audit: Fixture.audit("register"))
   }
 }
@@ -103,7 +104,9 @@ struct SharedDatabase {
 
   @Test func fourProcessesOnOneFileAcceptEachCodeOnce() throws {
     let shared = try SharedDatabase()
-    let processes = try (0..<4).map { _ in try StreamingVerifier(db: shared.db, keyFile: shared.keyFile, user: "alice") }
+    let processes = try (0..<4).map { _ in
+      try StreamingVerifier(db: shared.db, keyFile: shared.keyFile, user: "alice")
+    }
     defer { for p in processes { p.finish() } }
     var perProcess = [Int](repeating: 0, count: 4)
     for round in 0..<1000 {

@@ -40,7 +40,8 @@ struct Fixture {
   let serial = "12345678"
 
   init(
-    _ kind: StoreKind, settings: VerifierSettings = VerifierSettings(), key: [UInt8] = rfcKey, digits: Int = 6,
+    _ kind: StoreKind, settings: VerifierSettings = VerifierSettings(), key: [UInt8] = rfcKey,
+    digits: Int = 6,
     algorithm: HashAlgorithm = .sha1, counter: UInt64 = 0
   ) throws {
     store = try kind.make()
@@ -61,16 +62,22 @@ struct Fixture {
 
   func code(_ counter: UInt64) -> String { generator.code(counter: counter).text }
 
-  func verify(_ counter: UInt64) throws -> Decision.Reason { try verifier.verify(user: "alice", code: code(counter)).reason }
+  func verify(_ counter: UInt64) throws -> Decision.Reason {
+    try verifier.verify(user: "alice", code: code(counter)).reason
+  }
 
-  func verify(text: String) throws -> Decision.Reason { try verifier.verify(user: "alice", code: text).reason }
+  func verify(text: String) throws -> Decision.Reason {
+    try verifier.verify(user: "alice", code: text).reason
+  }
 
   var state: HOTPState { try! store.hotpFactor(serial: serial)!.state }
 
   /// A code that is none of the next 100,000 counters' codes.
   func wrongCode() -> String {
     var value: UInt32 = 0
-    while generator.find(OTPCode(value: value, digits: generator.digits), from: 0, count: 100_000) != nil { value += 1 }
+    while generator.find(OTPCode(value: value, digits: generator.digits), from: 0, count: 100_000) != nil {
+      value += 1
+    }
     return OTPCode(value: value, digits: generator.digits).text
   }
 }

@@ -6,12 +6,14 @@ import Verifier
 
 @Suite struct PSKCImportTests {
   func resource(_ name: String) throws -> Data {
-    let url = try #require(Bundle.module.url(forResource: name, withExtension: "pskcxml", subdirectory: "PSKC"))
+    let url = try #require(
+      Bundle.module.url(forResource: name, withExtension: "pskcxml", subdirectory: "PSKC"))
     return try Data(contentsOf: url)
   }
 
   let tokens = (1...3).map {
-    PSKCWriter.Token(serial: "SN\($0)", secret: (0..<20).map { UInt8($0 * 7 + 1) }, counter: UInt64($0 * 10), digits: 6)
+    PSKCWriter.Token(
+      serial: "SN\($0)", secret: (0..<20).map { UInt8($0 * 7 + 1) }, counter: UInt64($0 * 10), digits: 6)
   }
 
   @Test func rfc6030PlainExamples() throws {
@@ -30,11 +32,14 @@ import Verifier
     #expect(keys.map(\.serial) == ["SN1", "SN2", "SN3"])
     #expect(keys[1].secret.bytes == tokens[1].secret && keys[1].counter == 20)
     #expect(throws: PSKCError.self) { try PSKCReader().read(data) }  // no key given
-    #expect(throws: PSKCError.self) { try PSKCReader(decryption: .preSharedKey(Array(repeating: 1, count: 16))).read(data) }
+    #expect(throws: PSKCError.self) {
+      try PSKCReader(decryption: .preSharedKey(Array(repeating: 1, count: 16))).read(data)
+    }
   }
 
   @Test func pbkdf2File() throws {
-    let writer = PSKCWriter(protection: .pbkdf2(password: "qwerty", salt: Array("saltsalt".utf8), iterations: 1000))
+    let writer = PSKCWriter(
+      protection: .pbkdf2(password: "qwerty", salt: Array("saltsalt".utf8), iterations: 1000))
     let data = try writer.document(tokens)
     let keys = try PSKCReader(decryption: .password("qwerty")).read(data).keys
     #expect(keys.count == 3 && keys[2].secret.bytes == tokens[2].secret)
@@ -46,7 +51,9 @@ import Verifier
     var writer = PSKCWriter(protection: .preShared(key: psk))
     writer.corruptMACOf = "SN2"
     let data = try writer.document(tokens)
-    #expect(throws: PSKCError.badMAC(key: "SN2")) { try PSKCReader(decryption: .preSharedKey(psk)).read(data) }
+    #expect(throws: PSKCError.badMAC(key: "SN2")) {
+      try PSKCReader(decryption: .preSharedKey(psk)).read(data)
+    }
     let lenient = try PSKCReader(decryption: .preSharedKey(psk), skipInvalid: true).read(data)
     #expect(lenient.keys.map(\.serial) == ["SN1", "SN3"] && lenient.skipped.count == 1)
   }
@@ -60,9 +67,18 @@ import Verifier
       ("<KeyContainer Version=\"2.0\"/>", "version"),
       ("<Other/>", "KeyContainer"),
       ("<KeyContainer Version=\"1.0\"></KeyContainer>", "KeyPackage"),
-      (String(decoding: full, as: UTF8.self).replacingOccurrences(of: "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=", with: "!!!"), "base64"),
-      (String(decoding: full, as: UTF8.self).replacingOccurrences(of: "Length=\"8\"", with: "Length=\"12\""), "Length"),
-      (String(decoding: full, as: UTF8.self).replacingOccurrences(of: "pskc:hotp", with: "pskc:totp"), "only HOTP"),
+      (
+        String(decoding: full, as: UTF8.self).replacingOccurrences(
+          of: "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=", with: "!!!"), "base64"
+      ),
+      (
+        String(decoding: full, as: UTF8.self).replacingOccurrences(of: "Length=\"8\"", with: "Length=\"12\""),
+        "Length"
+      ),
+      (
+        String(decoding: full, as: UTF8.self).replacingOccurrences(of: "pskc:hotp", with: "pskc:totp"),
+        "only HOTP"
+      ),
     ]
     for (text, expected) in cases {
       let error = #expect(throws: PSKCError.self) { try PSKCReader().read(Data(text.utf8)) }
@@ -78,13 +94,17 @@ import Verifier
     let psk = Array(repeating: UInt8(0x42), count: 16)
     let data = try PSKCWriter(protection: .preShared(key: psk)).document(tokens)
     var seen: [Int] = []
-    let report = try importer.importPSKC(data, reader: PSKCReader(decryption: .preSharedKey(psk))) { done, _ in seen.append(done) }
+    let report = try importer.importPSKC(data, reader: PSKCReader(decryption: .preSharedKey(psk))) {
+      done, _ in seen.append(done)
+    }
     #expect(report.imported == ["SN1", "SN2", "SN3"] && seen == [1, 2, 3])
     // A serial that exists is a conflict, and nothing of that file is imported.
     let second = try PSKCWriter(protection: .preShared(key: psk)).document([
       .init(serial: "SN9", secret: Array(repeating: 9, count: 20), counter: 0, digits: 6), tokens[0],
     ])
-    #expect(throws: StoreError.self) { try importer.importPSKC(second, reader: PSKCReader(decryption: .preSharedKey(psk))) }
+    #expect(throws: StoreError.self) {
+      try importer.importPSKC(second, reader: PSKCReader(decryption: .preSharedKey(psk)))
+    }
     #expect(try store.hotpFactor(serial: "SN9") == nil)
     _ = try importer.importPSKC(second, reader: PSKCReader(decryption: .preSharedKey(psk)), replace: true)
     #expect(try store.hotpFactor(serial: "SN9") != nil)
@@ -96,11 +116,17 @@ import Verifier
     let generator = try HOTPGenerator(secret: OTPSecret(bytes: tokens[1].secret))
     // Unassigned tokens decide nothing for anyone.
     #expect(try verifier.verify(user: "dave", code: generator.code(counter: 20).text).reason == .noFactor)
-    #expect(try verifier.assign(serial: "SN2", to: "dave", codes: (generator.code(counter: 30).text, generator.code(counter: 32).text)).reason == .wrongCode)
-    let assigned = try verifier.assign(serial: "SN2", to: "dave", codes: (generator.code(counter: 25).text, generator.code(counter: 26).text))
+    #expect(
+      try verifier.assign(
+        serial: "SN2", to: "dave", codes: (generator.code(counter: 30).text, generator.code(counter: 32).text)
+      ).reason == .wrongCode)
+    let assigned = try verifier.assign(
+      serial: "SN2", to: "dave", codes: (generator.code(counter: 25).text, generator.code(counter: 26).text))
     #expect(assigned.isAccepted)
     #expect(throws: VerifierError.self) {
-      try verifier.assign(serial: "SN2", to: "erin", codes: (generator.code(counter: 27).text, generator.code(counter: 28).text))
+      try verifier.assign(
+        serial: "SN2", to: "erin", codes: (generator.code(counter: 27).text, generator.code(counter: 28).text)
+      )
     }
     #expect(try verifier.verify(user: "dave", code: generator.code(counter: 26).text).reason == .replay)
     #expect(try verifier.verify(user: "dave", code: generator.code(counter: 27).text).reason == .accepted)

@@ -1,0 +1,247 @@
+import ArgumentParser
+import Foundation
+import OneTimePassword
+import Verifier
+import VerifierSQLite
+
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Measure the verifier: HOTP candidates per second, durable verifications per second, latency.",
+    discussion: """
+      A benchmark, not a test: it prints figures, it asserts nothing. Build in release mode for
+      meaningful numbers (`make bench`). It creates a SQLite file of --tokens users with one token each
+      (WAL, synchronous=FULL) in a temporary folder and removes it afterwards; one thread does all the
+      work, so the figures are per core.
+
+      Example:
+        otptoken bench --tokens 100000 --seconds 5 --json
+      """)
+
+  @Option(help: "Tokens in the database.") var tokens = 100_000
+  @Option(help: "Seconds each timed phase runs.") var seconds = 3.0
+  @Option(help: "Folder for the temporary database (default: the system's temporary folder).") var directory:
+    String?
+  @Option(help: "Concurrent callers during the verification phases (their writes share commits).")
+  var clients = 16
+  @Option(help: "CPU cores the process may use (pinned with sched_setaffinity); 0 leaves it unpinned.")
+  var cores = 1
+  @Flag(help: "Print one JSON object.") var json = false
+
+  func validate() throws {
+    guard (1...10_000_000).contains(tokens) else { throw ValidationError("--tokens must be 1 to 10000000") }
+    guard seconds > 0 && seconds <= 600 else { throw ValidationError("--seconds must be in (0, 600]") }
+    guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1 to 256") }
+    guard clients <= tokens else { throw ValidationError("--clients may not exceed --tokens") }
+  }
+
+  func run() throws {
+    var figures: [String: Any] = [:]
+    if cores > 0 { Self.pin(cores: cores) }
+    figures["cores"] = cores
+    figures["clients"] = clients
+    #if DEBUG
+      figures["build"] = "debug"
+      Output.stderr("otptoken bench: this is a debug build; use `make bench` (release) for real figures")
+    #else
+      figures["build"] = "release"
+    #endif
+    figures["hotp_candidates_per_s"] = Int(hotpRate())
+    Output.stderr("hotp: \(figures["hotp_candidates_per_s"]!) candidates/s")
+
+    let folder = (directory ?? NSTemporaryDirectory()) + "/otptoken-bench-\(getpid())"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let keys = MasterKeyRing.generate()
+    let store = try SQLiteStore(path: folder + "/bench.sqlite")
+    let setupStart = ContinuousClock.now
+    let secrets = try seed(store, keys)
+    figures["tokens"] = tokens
+    figures["seed_s"] = Self.seconds(ContinuousClock.now - setupStart)
+    Output.stderr("seeded \(tokens) tokens in \(figures["seed_s"]!) s")
+
+    let verifier = try HOTPVerifier(store: store, keys: keys)
+    var counters = [UInt64](repeating: 0, count: tokens)
+    let generators = try secrets.map { try HOTPGenerator(secret: OTPSecret(bytes: $0)) }
+
+    // Accepted verifications: concurrent callers, each on its own share of the tokens, each call
+    // with that token's next code. Every acceptance is durable before the call returns.
+    let accept = try timedPhase(verifier, generators: generators, counters: &counters, valid: true)
+    figures["verify_accept_per_s"] = Int(accept.rate)
+    figures["verify_p50_ms"] = Self.milliseconds(accept.latencies[accept.latencies.count / 2])
+    figures["verify_p99_ms"] = Self.milliseconds(
+      accept.latencies[min(accept.latencies.count - 1, accept.latencies.count * 99 / 100)])
+    Output.stderr(
+      "accept: \(figures["verify_accept_per_s"]!)/s, p50 \(figures["verify_p50_ms"]!) ms, p99 \(figures["verify_p99_ms"]!) ms"
+    )
+
+    // Refused verifications: wrong codes, walking through the tokens so none is throttled.
+    let reject = try timedPhase(verifier, generators: generators, counters: &counters, valid: false)
+    figures["verify_reject_per_s"] = Int(reject.rate)
+    figures["verify_reject_p99_ms"] = Self.milliseconds(
+      reject.latencies[min(reject.latencies.count - 1, reject.latencies.count * 99 / 100)])
+    Output.stderr("reject: \(figures["verify_reject_per_s"]!)/s")
+
+    // Explicit resync across (almost) the whole 10,000-step window, through the store.
+    var resyncTimes: [Duration] = []
+    for run in 0..<9 {
+      let target = run % tokens
+      let far = counters[target] + 9_998
+      let begin = ContinuousClock.now
+      let decision = try verifier.resync(
+        user: "user\(target)",
+        codes: (generators[target].code(counter: far).text, generators[target].code(counter: far + 1).text))
+      resyncTimes.append(ContinuousClock.now - begin)
+      guard decision.isAccepted else {
+        throw CLIFailure(.environment, "bench: resync refused (\(decision.reason))")
+      }
+      counters[target] = far + 2
+    }
+    resyncTimes.sort()
+    figures["resync_10k_ms"] = Self.milliseconds(resyncTimes[resyncTimes.count / 2])
+    figures["rss_mb"] = Self.residentMegabytes()
+    Output.stderr(
+      "resync over 10,000: \(figures["resync_10k_ms"]!) ms; resident memory \(figures["rss_mb"]!) MB")
+    if json { Output.json(figures) }
+  }
+
+  /// Runs `clients` threads for `seconds`, each verifying codes of its own tokens (client c owns
+  /// tokens c, c + clients, …): the next valid code, or a wrong one.
+  func timedPhase(
+    _ verifier: HOTPVerifier, generators: [HOTPGenerator], counters: inout [UInt64], valid: Bool
+  ) throws
+    -> (rate: Double, latencies: [Duration])
+  {
+    // Each client owns tokens client, client + clients, … and keeps their counters to itself;
+    // only the results are gathered under the lock.
+    final class Results: @unchecked Sendable {
+      let lock = NSLock()
+      var latencies: [Duration] = []
+      var moved: [(Int, UInt64)] = []
+      var failures: [String] = []
+    }
+    let results = Results()
+    let tokens = generators.count
+    let clients = self.clients
+    let limit = seconds
+    let initial = counters
+    let start = ContinuousClock.now
+    // Real threads: concurrentPerform would run one iteration at a time on a process pinned to one core.
+    let finished = DispatchGroup()
+    for client in 0..<clients {
+      finished.enter()
+      Thread {
+        defer { finished.leave() }
+        var rng = SystemRandomNumberGenerator()
+        var mine: [Duration] = []
+        var local: [Int: UInt64] = [:]
+        var failure: String?
+        let slots = (tokens - client + clients - 1) / clients
+        var cursor = 0
+        while failure == nil && Self.seconds(ContinuousClock.now - start) < limit {
+          let slot = valid ? Int.random(in: 0..<slots, using: &rng) : cursor
+          cursor = (cursor + 1) % slots
+          let index = client + clients * slot
+          let counter = local[index] ?? initial[index]
+          let right = generators[index].value(counter: counter)
+          let code = OTPCode(value: valid ? right : (right + 1) % 1_000_000, digits: 6).text
+          let begin = ContinuousClock.now
+          do {
+            let decision = try verifier.verify(user: "user\(index)", code: code)
+            mine.append(ContinuousClock.now - begin)
+            if valid {
+              if decision.isAccepted {
+                local[index] = counter + 1
+              } else {
+                failure = "a valid code was refused (\(decision.reason))"
+              }
+            }
+          } catch { failure = "\(error)" }
+        }
+        results.lock.withLock {
+          results.latencies += mine
+          results.moved += local.map { ($0.key, $0.value) }
+          if let failure { results.failures.append(failure) }
+        }
+      }.start()
+    }
+    finished.wait()
+    let elapsed = Self.seconds(ContinuousClock.now - start)
+    if let failure = results.failures.first { throw CLIFailure(.environment, "bench: \(failure)") }
+    for (index, counter) in results.moved { counters[index] = counter }
+    let all = results.latencies.sorted()
+    guard !all.isEmpty else { throw CLIFailure(.environment, "bench: no verification completed") }
+    return (Double(all.count) / elapsed, all)
+  }
+
+  /// Restricts the process to its first `cores` CPUs.
+  static func pin(cores: Int) {
+    var set = cpu_set_t()
+    withUnsafeMutableBytes(of: &set) { bytes in
+      for cpu in 0..<min(cores, bytes.count * 8) { bytes[cpu / 8] |= UInt8(1 << (cpu % 8)) }
+    }
+    // glibc declares sched_setaffinity only under _GNU_SOURCE, which Swift's Glibc module lacks.
+    typealias SetAffinity = @convention(c) (pid_t, Int, UnsafeRawPointer) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_setaffinity") else { return }
+    let setAffinity = unsafeBitCast(symbol, to: SetAffinity.self)
+    if setAffinity(0, MemoryLayout<cpu_set_t>.size, &set) != 0 {
+      Output.stderr("otptoken bench: could not pin to \(cores) core(s); figures are for the whole machine")
+    }
+  }
+
+  /// HOTP values computed per second by one thread, with the key pads precomputed.
+  func hotpRate() -> Double {
+    let generator = try! HOTPGenerator(secret: .random())
+    var sink: UInt32 = 0
+    var counter: UInt64 = 0
+    let start = ContinuousClock.now
+    while Self.seconds(ContinuousClock.now - start) < min(seconds, 2) {
+      for _ in 0..<100_000 {
+        sink &+= generator.value(counter: counter)
+        counter &+= 1
+      }
+    }
+    let elapsed = Self.seconds(ContinuousClock.now - start)
+    if sink == 42 { Output.stderr("") }  // keeps the loop from being optimised away
+    return Double(counter) / elapsed
+  }
+
+  /// Users user0 … userN-1, each with one token seeded with a random secret.
+  func seed(_ store: SQLiteStore, _ keys: MasterKeyRing) throws -> [[UInt8]] {
+    var secrets: [[UInt8]] = []
+    var batch: [(user: String, factor: NewHOTPFactor)] = []
+    for index in 0..<tokens {
+      let secret = OTPSecret.random().bytes
+      secrets.append(secret)
+      let serial = "B\(index)"
+      batch.append(
+        (
+          "user\(index)",
+          NewHOTPFactor(
+            userID: nil, serial: serial, digits: 6, algorithm: .sha1,
+            sealedSecret: try keys.seal(secret, context: HOTPVerifier.sealingContext(serial: serial)),
+            counter: 0,
+            active: true)
+        ))
+      if batch.count == 10_000 || index == tokens - 1 {
+        try store.bulkInsert(batch, at: 0)
+        batch = []
+      }
+    }
+    return secrets
+  }
+
+  static func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+  }
+
+  static func milliseconds(_ d: Duration) -> Double { (seconds(d) * 1e6).rounded() / 1e3 }
+
+  static func residentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+      let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
+    return (kb / 1024 * 10).rounded() / 10
+  }
+}
