@@ -13,6 +13,7 @@ public struct HOTPVerifier: Sendable {
   public let keys: MasterKeyRing
   public let settings: VerifierSettings
   public let clock: any VerifierClock
+  let generators = GeneratorCache()
 
   public init(
     store: any VerifierStore, keys: MasterKeyRing, settings: VerifierSettings = VerifierSettings(),
@@ -36,30 +37,43 @@ public struct HOTPVerifier: Sendable {
     let code: OTPCode
     do { code = try OTPCode(text) } catch { throw .invalidInput(error.description) }
     for _ in 0..<Self.raceRetries {
-      guard
-        let (user, all) = try storeCall({ () throws(StoreError) in try store.userWithHOTPFactors(named: name)
-          })
-      else { throw .unknownUser(name) }
-      let factors = all.filter(\.active)
-      guard !factors.isEmpty else {
-        try record(
-          AuditEntry(
-            at: now, user: name, factor: nil, action: "verify", result: "refused", reason: "no-factor",
-            source: source))
-        return Decision(reason: .noFactor)
+      let result: VerificationPlan?
+      do {
+        result = try store.decideAndApply(userNamed: name) { user, factors in
+          try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+        }
+      } catch let error as VerifierError {
+        throw error
+      } catch let error as StoreError {
+        throw .store(error)
+      } catch {
+        throw .store(.unavailable("\(error)"))
       }
-      if let decision = try decide(code, user: user, factors: factors, source: source) { return decision }
+      guard let result else { throw .unknownUser(name) }
+      if !result.lost { return result.decision }
     }
     throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
   }
 
-  /// One pass over the factors; nil if a compare-and-set lost a race (the caller re-reads).
-  private func decide(_ code: OTPCode, user: UserRecord, factors: [HOTPFactorRecord], source: String?)
-    throws(VerifierError) -> Decision?
+  /// The decision for one code, and the writes it needs, from the factors as read: a pure function.
+  func plan(_ code: OTPCode, user: UserRecord, factors: [HOTPFactorRecord], source: String?)
+    throws(VerifierError)
+    -> VerificationPlan
   {
     let now = self.now
+    guard !factors.isEmpty else {
+      let audit = AuditEntry(
+        at: now, user: user.name, factor: nil, action: "verify", result: "refused", reason: "no-factor",
+        source: source)
+      return VerificationPlan(decision: Decision(reason: .noFactor), writes: [.append(audit)])
+    }
     var refusals: [(HOTPFactorRecord, HOTPState, Decision.Reason)] = []
     var blocked: Decision?
+    func change(_ factor: HOTPFactorRecord, _ state: HOTPState, _ next: HOTPState, _ audit: AuditEntry)
+      -> VerificationPlan.Write
+    {
+      .compareAndSet(factorID: factor.id, expectedVersion: state.version, newState: next, audit: audit)
+    }
     for factor in factors {
       let state = factor.state
       if state.hardLocked {
@@ -80,24 +94,27 @@ public struct HOTPVerifier: Sendable {
         let next = HOTPState(nextCounter: accepted &+ 1, version: state.version)
         let audit = entry(
           user, factor, "verify", "accepted", "resynced", state.nextCounter, accepted &+ 1, source)
-        guard try cas(factor, state, next, audit) else { return nil }
-        return Decision(reason: .resynced, factor: label(factor), counter: accepted)
+        return VerificationPlan(
+          decision: Decision(reason: .resynced, factor: label(factor), counter: accepted),
+          writes: [change(factor, state, next, audit)])
       }
       // 2. The look-ahead window.
       if let counter = generator.find(code, from: state.nextCounter, count: settings.lookAhead) {
         let next = HOTPState(nextCounter: counter &+ 1, version: state.version)
         let audit = entry(
           user, factor, "verify", "accepted", "accepted", state.nextCounter, counter &+ 1, source)
-        guard try cas(factor, state, next, audit) else { return nil }
-        return Decision(reason: .accepted, factor: label(factor), counter: counter)
+        return VerificationPlan(
+          decision: Decision(reason: .accepted, factor: label(factor), counter: counter),
+          writes: [change(factor, state, next, audit)])
       }
       // 3. A used code: refused and recorded, not counted as a failure, since a second submission of
       //    a real code (a double click, a racing node) is not a guess.
       let lookback = min(UInt64(settings.replayLookback), state.nextCounter)
       if lookback > 0, generator.find(code, from: state.nextCounter - lookback, count: Int(lookback)) != nil {
-        try record(
-          entry(user, factor, "verify", "refused", "replay", state.nextCounter, state.nextCounter, source))
-        return Decision(reason: .replay, factor: label(factor))
+        let audit = entry(
+          user, factor, "verify", "refused", "replay", state.nextCounter, state.nextCounter, source)
+        return VerificationPlan(
+          decision: Decision(reason: .replay, factor: label(factor)), writes: [.append(audit)])
       }
       // 4. Beyond the window but within the sync window: remember it and ask for the next press.
       let syncSpan = settings.syncWindow - settings.lookAhead
@@ -110,27 +127,27 @@ public struct HOTPVerifier: Sendable {
         next.pendingResyncExpiry = now + Int64(settings.resyncExpirySeconds) * 1000
         let audit = entry(
           user, factor, "verify", "refused", "press-again", state.nextCounter, state.nextCounter, source)
-        guard try cas(factor, state, next, audit) else { return nil }
-        return Decision(reason: .pressAgain, factor: label(factor))
+        return VerificationPlan(
+          decision: Decision(reason: .pressAgain, factor: label(factor)),
+          writes: [change(factor, state, next, audit)])
       }
       refusals.append((factor, state, .wrongCode))
     }
     // No factor accepted: count a failure on every factor that evaluated the code.
-    for (factor, state, reason) in refusals {
-      let next = failed(state, now: now)
-      let audit = entry(
-        user, factor, "verify", "refused", reason.rawValue, state.nextCounter, state.nextCounter, source)
-      guard try cas(factor, state, next, audit) else { return nil }
-    }
-    if let (factor, _, reason) = refusals.first {
-      return Decision(reason: reason, factor: label(factor))
+    if let (first, _, reason) = refusals.first {
+      let writes = refusals.map { factor, state, reason in
+        change(
+          factor, state, failed(state, now: now),
+          entry(
+            user, factor, "verify", "refused", reason.rawValue, state.nextCounter, state.nextCounter, source))
+      }
+      return VerificationPlan(decision: Decision(reason: reason, factor: label(first)), writes: writes)
     }
     let decision = blocked ?? Decision(reason: .noFactor)
-    try record(
-      AuditEntry(
-        at: now, user: user.name, factor: decision.factor, action: "verify", result: "refused",
-        reason: decision.reason.rawValue, source: source))
-    return decision
+    let audit = AuditEntry(
+      at: now, user: user.name, factor: decision.factor, action: "verify", result: "refused",
+      reason: decision.reason.rawValue, source: source)
+    return VerificationPlan(decision: decision, writes: [.append(audit)])
   }
 
   /// The state after one more failure: throttled after `throttleAfter`, locked after `hardLockAfter`.
@@ -337,5 +354,27 @@ extension HOTPVerifier {
       return Decision(reason: .accepted, factor: label(factor), counter: counter &+ 1)
     }
     throw .store(.unavailable("the token kept changing under concurrent requests; try again"))
+  }
+}
+
+/// HOTP generators of recently used factors, bounded; keyed by the sealed secret so a changed
+/// secret (a re-registered token) never finds a stale entry.
+final class GeneratorCache: @unchecked Sendable {
+  struct Key: Hashable {
+    let factorID: Int64
+    let sealed: [UInt8]
+  }
+  private let lock = NSLock()
+  private var entries: [Key: HOTPGenerator] = [:]
+  /// Above this many entries the cache starts over (about 200 bytes each).
+  let capacity = 100_000
+
+  func lookUp(_ key: Key) -> HOTPGenerator? { lock.withLock { entries[key] } }
+
+  func store(_ key: Key, _ generator: HOTPGenerator) {
+    lock.withLock {
+      if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+      entries[key] = generator
+    }
   }
 }

@@ -39,8 +39,16 @@ public protocol VerifierStore: Sendable {
   func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord?
   /// The factors of a user, active or not.
   func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord]
-  /// A user and their factors in one read (the verification hot path); nil if no such user.
+  /// A user and their factors in one read; nil if no such user.
   func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
+
+  /// The verification hot path: reads the user's factors, lets `plan` decide, and applies the
+  /// plan's writes. Returns nil if there is no such user, and a plan marked `lost` if one of its
+  /// compare-and-sets lost a race (the caller decides again).
+  func decideAndApply(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> VerificationPlan?
 
   /// Moves a factor's state if its version is still `expectedVersion`, appending `audit` in the same
   /// transaction. Returns false, changing nothing, if another request moved it first.
@@ -63,7 +71,47 @@ public protocol VerifierStore: Sendable {
   func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry]
 }
 
+/// A decision and the writes that make it true.
+public struct VerificationPlan: Sendable {
+  public enum Write: Sendable {
+    /// Move a factor's state from `expectedVersion`, recording `audit` with it.
+    case compareAndSet(factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+    /// Only record.
+    case append(AuditEntry)
+  }
+  public var decision: Decision
+  public var writes: [Write]
+  /// Set by the store when a compare-and-set lost a race: nothing of the plan holds.
+  public var lost = false
+
+  public init(decision: Decision, writes: [Write]) {
+    self.decision = decision
+    self.writes = writes
+  }
+}
+
 extension VerifierStore {
+  /// One read, then the writes one by one, each compare-and-set on its own: correct for any store,
+  /// since every state change is conditional on the version that was read.
+  public func decideAndApply(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> VerificationPlan? {
+    guard let (user, factors) = try userWithHOTPFactors(named: name) else { return nil }
+    var result = try plan(user, factors)
+    for write in result.writes {
+      switch write {
+      case .compareAndSet(let id, let version, let state, let audit):
+        guard try compareAndSet(factorID: id, expectedVersion: version, newState: state, audit: audit) else {
+          result.lost = true
+          return result
+        }
+      case .append(let audit): try append(audit)
+      }
+    }
+    return result
+  }
+
   /// Two reads; stores override it with one.
   public func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
   {

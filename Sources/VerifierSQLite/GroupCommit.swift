@@ -53,10 +53,16 @@ final class GroupCommit: @unchecked Sendable {
   }
 
   private func commit(_ batch: [Job]) -> Result<[Result<Any, any Error>], any Error> {
+    // A lone job that throws rolls back the transaction; its error is its own result.
     Result {
       try pool.writeWithoutTransaction { db in
         var results: [Result<Any, any Error>] = []
         try db.inTransaction(.immediate) {
+          if batch.count == 1 {
+            // Alone in its transaction: a failure rolls the transaction back, no savepoint needed.
+            results.append(.success(try batch[0].body(db)))
+            return .commit
+          }
           for job in batch {
             do {
               var value: Any = ()

@@ -223,19 +223,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
 
   public func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
   {
-    try read { db in
-      let rows = try Row.fetchAll(
-        db.cachedStatement(
-          sql: """
-            SELECT u.id, u.name, \(Self.factorColumns)
-            FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
-            WHERE u.name = ? ORDER BY f.id
-            """), arguments: [name])
-      guard let first = rows.first else { return nil }
-      let user = UserRecord(id: first[0], name: first[1])
-      let factors = try rows.filter { !$0.hasNull(atIndex: 2) }.map { try Self.factor($0, at: 2) }
-      return (user, factors)
-    }
+    try read { db in try Self.userWithFactors(db, name) }
   }
 
   public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
@@ -390,5 +378,68 @@ extension SQLiteStore {
         _ = try Self.insert(factor, db)
       }
     }
+  }
+}
+
+extension SQLiteStore {
+  /// The whole verification in one write job: the factors are read on the writer connection inside
+  /// the (group) transaction, so no other writer can move them between the read and the
+  /// compare-and-set, and no separate read is needed. The compare-and-sets are still conditional
+  /// UPDATEs: a plan never applies to a state it was not made from.
+  public func decideAndApply(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> VerificationPlan? {
+    try write { db -> VerificationPlan? in
+      guard let (user, factors) = try Self.userWithFactors(db, name) else { return nil }
+      var result = try plan(user, factors)
+      for item in result.writes {
+        switch item {
+        case .compareAndSet(let id, let version, let state, let audit):
+          try db.cachedStatement(sql: Self.casSQL).execute(
+            arguments: Self.stateArguments(state) + [id, version])
+          guard db.changesCount == 1 else {
+            result.lost = true
+            throw LostRace(plan: result)
+          }
+          try Self.insert(audit, db)
+        case .append(let audit): try Self.insert(audit, db)
+        }
+      }
+      return result
+    } catchingLostRace: {
+      $0
+    }
+  }
+
+  /// Thrown inside a write job to roll back its savepoint when a compare-and-set lost.
+  struct LostRace: Error {
+    let plan: VerificationPlan
+  }
+
+  private func write<T>(
+    _ body: @escaping (Database) throws -> T, catchingLostRace: (VerificationPlan) -> T
+  ) throws -> T {
+    do { return try committer.write(body) } catch let lost as LostRace {
+      return catchingLostRace(lost.plan)
+    } catch let error as StoreError {
+      throw error
+    } catch let error as VerifierError {
+      throw error
+    } catch { throw Self.mapped(error, path: path) }
+  }
+
+  static func userWithFactors(_ db: Database, _ name: String) throws -> (UserRecord, [HOTPFactorRecord])? {
+    let rows = try Row.fetchAll(
+      db.cachedStatement(
+        sql: """
+          SELECT u.id, u.name, \(factorColumns)
+          FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+          WHERE u.name = ? ORDER BY f.id
+          """), arguments: [name])
+    guard let first = rows.first else { return nil }
+    let user = UserRecord(id: first[0], name: first[1])
+    let factors = try rows.filter { !$0.hasNull(atIndex: 2) }.map { try factor($0, at: 2) }
+    return (user, factors)
   }
 }
