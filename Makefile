@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: setup build test demo format clean udev-check
+.PHONY: setup build test demo bench format clean udev-check
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,11 @@ udev-check:
 demo: setup
 	$(SWIFT) build --product otptoken
 	@bash scripts/demo.sh $(BIN)/otptoken
+
+# A benchmark, not a test: release build, figures printed as JSON (see docs/performance.md).
+bench: setup
+	$(SWIFT) build -c release --product otptoken
+	.build/release/otptoken bench --tokens 100000 --seconds 5 --json
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests firmware-sim
