@@ -73,12 +73,16 @@ let package = Package(
         "Verifier", "OneTimePassword", .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "CryptoExtras", package: "swift-crypto"),
       ]),
+    // Registering tokens to users, one at a time or in batches: the driver and the verifier together.
+    .target(
+      name: "Enrollment",
+      dependencies: ["OTPWire", "OneTimePassword", "TokenDriver", "TokenTransport", "Verifier"]),
     // The command tree of `otptoken`; the executable only calls it.
     .target(
       name: "OTPTokenCLI",
       dependencies: [
         "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport", "HIDAPITransport",
-        "Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword",
+        "Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword", "Enrollment",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

@@ -11,7 +11,8 @@ public struct OTPTokenCommand: AsyncParsableCommand {
       (device missing, permission denied, database unreachable). Every command takes --json.
       """,
     subcommands: [
-      UserCommand.self, VerifyCommand.self, ResyncCommand.self, ImportCommand.self, AssignCommand.self,
+      RegisterCommand.self, VerifyCommand.self, ResyncCommand.self, UserCommand.self, RemoveCommand.self,
+      UnlockCommand.self, AuditCommand.self, ListenCommand.self, ImportCommand.self, AssignCommand.self,
       BenchCommand.self, SimCommand.self, DevicesCommand.self,
       TokenCommand.self,
       DoctorCommand.self,

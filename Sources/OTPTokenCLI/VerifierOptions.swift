@@ -14,6 +14,7 @@ struct VerifierOptions: ParsableArguments {
   @Option(help: "The master key file sealing secrets (default: $OTPTOKEN_KEY_FILE or next to the database).")
   var keyFile: String?
   @Option(help: "Who is asking, for the audit log.") var source: String?
+  @Option(help: "Seconds to wait for a database another process holds locked.") var lockTimeout: Double = 10
 
   var databasePath: String {
     if let db { return db }
@@ -34,7 +35,7 @@ struct VerifierOptions: ParsableArguments {
   /// Opens the store and the key ring; failures are environment errors (exit 3).
   func open(json: Bool, createKey: Bool = true) throws -> (store: SQLiteStore, keys: MasterKeyRing) {
     do {
-      let store = try SQLiteStore(path: databasePath)
+      let store = try SQLiteStore(path: databasePath, busyTimeout: max(0, lockTimeout))
       let keys =
         createKey ? try MasterKeyRing.loadOrCreate(path: keyPath) : try MasterKeyRing.load(path: keyPath)
       return (store, keys)
