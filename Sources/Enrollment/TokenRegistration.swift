@@ -18,9 +18,11 @@ public enum RegistrationError: Error, Equatable, Sendable, CustomStringConvertib
     switch self {
     case .refused(let why): return why
     case .token(let error): return "\(error) (nothing was registered)"
-    case .verifier(let error): return "\(error) (the token may be programmed but does not count: run the command again)"
+    case .verifier(let error):
+      return "\(error) (the token may be programmed but does not count: run the command again)"
     case .notConfirmed(let serial, let why):
-      return "token \(serial) was programmed but not confirmed (\(why)): run `otptoken register` again to start over, or confirm with `otptoken register --confirm CODE`"
+      return
+        "token \(serial) was programmed but not confirmed (\(why)): run `otptoken register` again to start over, or confirm with `otptoken register --confirm CODE`"
     }
   }
 }
@@ -34,7 +36,9 @@ public struct TokenRegistration: Sendable {
   public var digits: Int
   public var pressTimeout: Duration
 
-  public init(verifier: HOTPVerifier, slot: Slot = .two, digits: Int = 6, pressTimeout: Duration = .seconds(60)) {
+  public init(
+    verifier: HOTPVerifier, slot: Slot = .two, digits: Int = 6, pressTimeout: Duration = .seconds(60)
+  ) {
     self.verifier = verifier
     self.slot = slot
     self.digits = digits
@@ -75,7 +79,8 @@ public struct TokenRegistration: Sendable {
     progress(.programmed(serial: serial))
     do {
       try verifier.storeRegistration(
-        serial: serial, user: user, secret: secret, digits: digits, counter: 0, replace: replace, source: source)
+        serial: serial, user: user, secret: secret, digits: digits, counter: 0, replace: replace,
+        source: source)
     } catch { throw Self.classify(error) }
     let typed: String
     if let code {
@@ -92,7 +97,8 @@ public struct TokenRegistration: Sendable {
   }
 
   /// Confirms a stored registration with a code of the token.
-  public func confirm(serial: String, user: String, code: String, source: String? = nil) throws(RegistrationError)
+  public func confirm(serial: String, user: String, code: String, source: String? = nil)
+    throws(RegistrationError)
     -> Outcome
   {
     let decision: Decision
@@ -100,7 +106,11 @@ public struct TokenRegistration: Sendable {
       throw Self.classify(error)
     }
     guard decision.isAccepted else {
-      throw .notConfirmed(serial: serial, why: "the code \(decision.reason == .wrongCode ? "was not the token's next code" : decision.reason.rawValue)")
+      throw .notConfirmed(
+        serial: serial,
+        why:
+          "the code \(decision.reason == .wrongCode ? "was not the token's next code" : decision.reason.rawValue)"
+      )
     }
     return Outcome(serial: serial, user: user, counter: decision.counter)
   }
@@ -108,7 +118,8 @@ public struct TokenRegistration: Sendable {
   static func classify(_ error: VerifierError) -> RegistrationError {
     switch error {
     case .conflict(let why): return .refused(why)
-    case .unknownUser(let name): return .refused("no user named \"\(name)\": create it with `otptoken user add`")
+    case .unknownUser(let name):
+      return .refused("no user named \"\(name)\": create it with `otptoken user add`")
     case .notFound(let what): return .refused("\(what) not found")
     default: return .verifier(error)
     }

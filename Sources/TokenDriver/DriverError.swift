@@ -3,6 +3,7 @@ import TokenTransport
 /// Why a token operation failed, worded so a person knows what to do next.
 public enum DriverError: Error, Equatable, Sendable, CustomStringConvertible {
   case noToken
+  case unreachable(String)
   case severalTokens([DeviceDescription])
   case noMatchingToken(String)
   case permissionDenied(path: String)
@@ -31,6 +32,9 @@ public enum DriverError: Error, Equatable, Sendable, CustomStringConvertible {
     case .noToken:
       return
         "no token found: plug one in, or start a simulated one with `otptoken sim serve` and pass --socket"
+    case .unreachable(let detail):
+      return
+        "the token did not answer (\(detail)): check that it is plugged in, or that its simulator runs, and try again"
     case .severalTokens(let devices):
       let list = devices.map {
         "\($0.kind.rawValue) \($0.path) (\($0.vidPid), serial \($0.serialString ?? "?"))"

@@ -71,7 +71,9 @@ public struct TokenDiscovery: Sendable {
 
   /// The one token the user means: by path, by serial, or the only one present.
   public func select(serial: UInt32? = nil, path: String? = nil) throws(DriverError) -> TokenSession {
-    var candidates = devices().found
+    let (found, problems) = devices()
+    var candidates = found
+    if candidates.isEmpty, !problems.isEmpty { throw .unreachable(problems.joined(separator: "; ")) }
     if let path {
       candidates = candidates.filter { $0.path == path }
       guard !candidates.isEmpty else { throw .noMatchingToken("path \(path)") }

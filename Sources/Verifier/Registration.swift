@@ -6,7 +6,8 @@ extension HOTPVerifier {
   /// same user may always be redone (that is how a failed registration is retried).
   public func checkRegistration(serial: String, user name: String, replace: Bool) throws(VerifierError) {
     let user = try lookUp(name)
-    guard let existing = try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) }) else { return }
+    guard let existing = try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) })
+    else { return }
     guard let owner = existing.userID else {
       throw .conflict("token \(serial) is an imported token waiting to be assigned: use `otptoken assign`")
     }
@@ -26,12 +27,15 @@ extension HOTPVerifier {
     let user = try lookUp(name)
     let factor = NewHOTPFactor(
       userID: user.id, serial: serial, digits: digits, algorithm: .sha1,
-      sealedSecret: try keys.seal(secret.bytes, context: Self.sealingContext(serial: serial)), counter: counter,
+      sealedSecret: try keys.seal(secret.bytes, context: Self.sealingContext(serial: serial)),
+      counter: counter,
       active: false)
     let audit = AuditEntry(
       at: now, user: name, factor: "hotp:\(serial)", action: "register", result: "done", reason: "programmed",
       counterAfter: counter, source: source)
-    try storeCall { () throws(StoreError) in try store.importHOTPFactors([factor], replace: true, audit: audit) }
+    try storeCall { () throws(StoreError) in
+      try store.importHOTPFactors([factor], replace: true, audit: audit)
+    }
   }
 
   /// Confirms a registration with the code of the first press: the token counts from now on, and
@@ -50,14 +54,17 @@ extension HOTPVerifier {
       let state = factor.state
       let generator = try self.generator(factor)
       guard let counter = generator.find(code, from: state.nextCounter, count: settings.lookAhead) else {
-        let audit = entry(user, factor, "confirm", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
+        let audit = entry(
+          user, factor, "confirm", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)
         guard try cas(factor, state, failed(state, now: now), audit) else { continue }
         return Decision(reason: .wrongCode, factor: label(factor))
       }
       let next = HOTPState(nextCounter: counter &+ 1, version: state.version)
-      let audit = entry(user, factor, "confirm", "accepted", "confirmed", state.nextCounter, counter &+ 1, source)
+      let audit = entry(
+        user, factor, "confirm", "accepted", "confirmed", state.nextCounter, counter &+ 1, source)
       let won = try storeCall { () throws(StoreError) in
-        try store.assign(factorID: factor.id, to: user.id, expectedVersion: state.version, newState: next, audit: audit)
+        try store.assign(
+          factorID: factor.id, to: user.id, expectedVersion: state.version, newState: next, audit: audit)
       }
       if won { return Decision(reason: .accepted, factor: label(factor), counter: counter) }
     }

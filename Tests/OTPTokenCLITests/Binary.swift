@@ -20,9 +20,12 @@ struct Binary {
 
   let environment: [String: String]
 
-  init(runtimeDirectory: String) {
+  init(runtimeDirectory: String, extra: [String: String] = [:]) {
     var environment = ProcessInfo.processInfo.environment
     environment["XDG_RUNTIME_DIR"] = runtimeDirectory
+    environment.removeValue(forKey: "OTPTOKEN_DB")
+    environment.removeValue(forKey: "OTPTOKEN_KEY_FILE")
+    environment.merge(extra) { _, new in new }
     self.environment = environment
   }
 
@@ -46,12 +49,12 @@ struct Binary {
   }
 
   /// Starts a long-running command (a simulated token) and returns it.
-  func start(_ arguments: [String]) throws -> Process {
+  func start(_ arguments: [String], stderr: Pipe? = nil) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: Self.path)
     process.arguments = arguments
     process.environment = environment
-    process.standardError = FileHandle.nullDevice
+    process.standardError = stderr ?? FileHandle.nullDevice
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process

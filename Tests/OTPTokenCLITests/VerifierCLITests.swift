@@ -5,7 +5,9 @@ import Testing
   @Test func benchRunsAndReportsEveryFigure() throws {
     let dir = temporaryDirectory()
     let binary = Binary(runtimeDirectory: dir)
-    let result = try binary.run(["bench", "--tokens", "50", "--seconds", "0.2", "--clients", "2", "--directory", dir, "--json"])
+    let result = try binary.run([
+      "bench", "--tokens", "50", "--seconds", "0.2", "--clients", "2", "--directory", dir, "--json",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let figures = try #require(result.json)
     for key in [
@@ -31,7 +33,9 @@ import Testing
     #expect(again.status == 1 && again.stderr.contains("--replace"))
     #expect(try binary.run(["import", "/nonexistent.xml"] + db).status == 2)
     // RFC 4226 key, 8 digits: counters 0 and 1 prove the token, 2 is then accepted once.
-    #expect(try binary.run(["assign", "--user", "alice", "--serial", "987654321", "84755224", "94287082"] + db).status == 0)
+    #expect(
+      try binary.run(["assign", "--user", "alice", "--serial", "987654321", "84755224", "94287082"] + db)
+        .status == 0)
     let accepted = try binary.run(["verify", "--user", "alice", "37359152", "--json"] + db)
     #expect(accepted.status == 0 && accepted.json?["reason"] as? String == "accepted")
     let replay = try binary.run(["verify", "--user", "alice", "37359152", "--json"] + db)
