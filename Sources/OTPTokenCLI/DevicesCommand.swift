@@ -10,6 +10,8 @@ struct DeviceOptions: ParsableArguments {
   @Option(help: "Also accept this USB vendor:product as a token, e.g. 20a0:4287 (repeatable).")
   var product: [String] = []
   @Flag(help: "Do not look for real tokens through hidapi.") var noHidapi = false
+  @Option(help: "Folder of simulated tokens' sockets (default: $XDG_RUNTIME_DIR/otptoken).")
+  var socketDir: String?
 
   func discovery(json: Bool) throws -> TokenDiscovery {
     var extra: [(vendor: UInt16, product: UInt16)] = []
@@ -20,7 +22,9 @@ struct DeviceOptions: ParsableArguments {
       }
       extra.append((v, p))
     }
-    return TokenDiscovery.standard(sockets: socket, hidapi: !noHidapi, extraProducts: extra)
+    return TokenDiscovery.standard(
+      sockets: socket, socketDirectory: socketDir ?? SocketBackend.defaultDirectory, hidapi: !noHidapi,
+      extraProducts: extra)
   }
 }
 

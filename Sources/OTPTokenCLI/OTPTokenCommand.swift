@@ -12,7 +12,8 @@ public struct OTPTokenCommand: AsyncParsableCommand {
       """,
     subcommands: [
       RegisterCommand.self, VerifyCommand.self, ResyncCommand.self, UserCommand.self, RemoveCommand.self,
-      UnlockCommand.self, AuditCommand.self, ListenCommand.self, ImportCommand.self, AssignCommand.self,
+      UnlockCommand.self, AuditCommand.self, ListenCommand.self, EnrollCommand.self, ImportCommand.self,
+      AssignCommand.self,
       BenchCommand.self, SimCommand.self, DevicesCommand.self,
       TokenCommand.self,
       DoctorCommand.self,

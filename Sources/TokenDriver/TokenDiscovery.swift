@@ -16,11 +16,12 @@ public struct TokenDiscovery: Sendable {
   /// hidapi for real tokens plus the simulated tokens' sockets (explicit ones and those under
   /// `$XDG_RUNTIME_DIR/otptoken/`).
   public static func standard(
-    sockets: [String] = [], hidapi: Bool = true, extraProducts: [(vendor: UInt16, product: UInt16)] = []
+    sockets: [String] = [], socketDirectory: String? = SocketBackend.defaultDirectory, hidapi: Bool = true,
+    extraProducts: [(vendor: UInt16, product: UInt16)] = []
   ) -> TokenDiscovery {
     var backends: [any DeviceBackend] = []
     if hidapi { backends.append(HIDAPIBackend(extraProducts: extraProducts)) }
-    backends.append(SocketBackend(paths: sockets))
+    backends.append(SocketBackend(paths: sockets, searchDirectory: socketDirectory))
     return TokenDiscovery(backends: backends)
   }
 
