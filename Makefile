@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: setup build test demo bench format clean udev-check
+.PHONY: setup build test demo bench man format clean udev-check
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,12 @@ demo: setup
 bench: setup
 	$(SWIFT) build -c release --product otptoken
 	.build/release/otptoken bench --tokens 100000 --seconds 5 --json
+
+# Man pages from the command tree (swift-argument-parser's generate-manual), one per command.
+man: setup
+	mkdir -p docs/man
+	$(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page \
+		--output-directory docs/man --authors "the otptoken developers"
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests firmware-sim
