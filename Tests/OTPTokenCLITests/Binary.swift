@@ -75,3 +75,19 @@ func waitForSocket(_ path: String) -> Bool {
   }
   return false
 }
+
+/// Collects what a process writes to a pipe without ever blocking the reader.
+final class LogCollector: @unchecked Sendable {
+  private let lock = NSLock()
+  private var data = Data()
+
+  init(_ pipe: Pipe) {
+    pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+      let chunk = handle.availableData
+      guard let self, !chunk.isEmpty else { return }
+      self.lock.withLock { self.data.append(chunk) }
+    }
+  }
+
+  var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+}

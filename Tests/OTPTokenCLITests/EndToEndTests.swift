@@ -112,18 +112,13 @@ final class Deployment {
     let register = try d.binary.start(
       ["register", "--user", "alice", "--socket", d.socket, "--no-hidapi", "--timeout", "20"], stderr: err)
     // Wait until the token is programmed, then pull it (kill the simulator).
-    var programmed = false
-    var output = Data()
-    for _ in 0..<200 where !programmed {
-      usleep(50_000)
-      output.append(err.fileHandleForReading.availableData)
-      programmed = String(decoding: output, as: UTF8.self).contains("programmed")
-    }
-    #expect(programmed)
+    let log = LogCollector(err)
+    for _ in 0..<200 where !log.text.contains("programmed") { usleep(50_000) }
+    #expect(log.text.contains("programmed"))
     d.stopToken(signal: SIGKILL)
     register.waitUntilExit()
-    output.append(err.fileHandleForReading.readDataToEndOfFile())
-    let message = String(decoding: output, as: UTF8.self)
+    usleep(100_000)
+    let message = log.text
     #expect(register.terminationStatus == 1, "\(message)")
     #expect(message.contains("not confirmed") && message.contains("otptoken register"))
     #expect(try d.tokens(of: "alice").first?["state"] as? String == "unconfirmed")

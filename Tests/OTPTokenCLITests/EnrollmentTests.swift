@@ -14,20 +14,22 @@ import Testing
       try "user\ncarol\ndan\nerin\n".write(toFile: dir + "/users.csv", atomically: true, encoding: .utf8)
     }
 
-    func startEnrollment() throws -> (Process, Pipe) {
+    func startEnrollment() throws -> (Process, LogCollector) {
       let err = Pipe()
       let process = try binary.start(
         [
           "enroll", "--users", dir + "/users.csv", "--report", dir + "/report.csv", "--json-report",
           dir + "/report.json", "--socket-dir", sockets, "--no-hidapi", "--create-users", "--poll", "0.1",
         ], stderr: err)
-      return (process, err)
+      return (process, LogCollector(err))
     }
 
     /// Plugs in token `serial`, presses it until the enrolment log shows `expected`, unplugs it.
-    func plug(_ serial: String, until expected: String, log: Pipe, collected: inout String) throws -> Bool {
+    func plug(_ serial: String, until expected: String, log: LogCollector) throws -> Bool {
       let socket = sockets + "/\(serial).sock"
-      let sim = try binary.start(["sim", "serve", "--state", dir + "/token-\(serial)", "--socket", socket, "--serial", serial])
+      let sim = try binary.start([
+        "sim", "serve", "--state", dir + "/token-\(serial)", "--socket", socket, "--serial", serial,
+      ])
       defer {
         sim.terminate()
         sim.waitUntilExit()
@@ -36,14 +38,15 @@ import Testing
       for _ in 0..<80 {
         usleep(100_000)
         _ = try? binary.run(["sim", "press", "--socket", socket])
-        collected += String(decoding: log.fileHandleForReading.availableData, as: UTF8.self)
-        if collected.contains(expected) { return true }
+        if log.text.contains(expected) { return true }
       }
       return false
     }
 
     func code(of serial: String) throws -> String {
-      let sim = try binary.start(["sim", "serve", "--state", dir + "/token-\(serial)", "--socket", sockets + "/x.sock"])
+      let sim = try binary.start([
+        "sim", "serve", "--state", dir + "/token-\(serial)", "--socket", sockets + "/x.sock",
+      ])
       defer {
         sim.terminate()
         sim.waitUntilExit()
@@ -57,18 +60,19 @@ import Testing
   @Test func interruptedRunResumesWithoutProgrammingATokenTwice() throws {
     let desk = try Desk()
     var (enroll, log) = try desk.startEnrollment()
-    var text = ""
-    #expect(try desk.plug("111", until: "enrolled for carol", log: log, collected: &text))
+    #expect(try desk.plug("111", until: "enrolled for carol", log: log))
     kill(enroll.processIdentifier, SIGKILL)  // the run is interrupted
     enroll.waitUntilExit()
     let carolCode = try desk.code(of: "111")
 
     (enroll, log) = try desk.startEnrollment()
-    text = ""
     // Carol's token plugged in again: recognised, not reprogrammed.
-    #expect(try desk.plug("111", until: "token 111: enrolled for carol", log: log, collected: &text), "\(text)")
-    #expect(try desk.plug("222", until: "enrolled for dan", log: log, collected: &text))
-    #expect(try desk.plug("333", until: "enrolled for erin", log: log, collected: &text))
+    #expect(try desk.plug("111", until: "token 111: enrolled for carol", log: log), "\(log.text)")
+    #expect(try desk.plug("222", until: "enrolled for dan", log: log), "\(log.text)")
+    #expect(try desk.plug("333", until: "enrolled for erin", log: log), "\(log.text)")
+    for _ in 0..<100 where enroll.isRunning { usleep(100_000) }  // it ends once the list is done
+    #expect(!enroll.isRunning)
+    if enroll.isRunning { enroll.terminate() }
     enroll.waitUntilExit()
     #expect(enroll.terminationStatus == 0)
 
@@ -76,7 +80,8 @@ import Testing
     let lines = report.split(separator: "\n").dropFirst()
     #expect(lines.count == 3)
     #expect(lines.map { $0.split(separator: ",")[0] } == ["carol", "dan", "erin"])
-    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: desk.dir + "/report.json")))
+    let json = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: URL(fileURLWithPath: desk.dir + "/report.json")))
     #expect(((json as? [String: Any])?["tokens"] as? [Any])?.count == 3)
     // Carol's token still holds the secret it was enrolled with.
     #expect(try desk.binary.run(["verify", "--user", "carol", carolCode]).status == 0)

@@ -8,7 +8,9 @@ import Testing
     let root = try #require(dump.json?["command"] as? [String: Any])
     var leaves: [[String]] = []
     func walk(_ command: [String: Any], _ path: [String]) {
-      let subcommands = (command["subcommands"] as? [[String: Any]] ?? []).filter { $0["commandName"] as? String != "help" }
+      let subcommands = (command["subcommands"] as? [[String: Any]] ?? []).filter {
+        $0["commandName"] as? String != "help"
+      }
       if subcommands.isEmpty { leaves.append(path) }
       for sub in subcommands { walk(sub, path + [sub["commandName"] as! String]) }
     }
@@ -23,7 +25,8 @@ import Testing
     for path in leaves {
       let help = try binary.run(path + ["--help"])
       #expect(help.status == 0, "\(path)")
-      #expect(help.stdout.contains("Example"), "`otptoken \(path.joined(separator: " ")) --help` has no example")
+      #expect(
+        help.stdout.contains("Example"), "`otptoken \(path.joined(separator: " ")) --help` has no example")
       #expect(help.stdout.contains("OVERVIEW:"), "\(path)")
     }
   }
