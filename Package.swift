@@ -61,7 +61,10 @@ let package = Package(
     // The shared verifier: users, factors, the decision engine, the storage protocol, sealing.
     .target(
       name: "Verifier",
-      dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]),
+      dependencies: [
+        "OneTimePassword", .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "CryptoExtras", package: "swift-crypto"),
+      ]),
     // The embedded SQLite store (GRDB): WAL, synchronous=FULL, compare-and-set counters.
     .target(
       name: "VerifierSQLite",

@@ -3,7 +3,8 @@
 # Safe to run again: it only calls apt-get when a package is absent. Works as root or with sudo.
 set -euo pipefail
 
-packages=(pkg-config libhidapi-dev libhidapi-hidraw0 libusb-1.0-0-dev libsqlite3-dev)
+packages=(pkg-config libhidapi-dev libhidapi-hidraw0 libusb-1.0-0-dev libsqlite3-dev libqrencode-dev
+  oathtool zbar-tools)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -31,8 +31,10 @@ public struct HOTPVerifier: Sendable {
   // MARK: Verification
 
   /// Decides one code for a user against all their active HOTP tokens.
-  public func verify(user name: String, code text: String, source: String? = nil) throws(VerifierError)
-    -> Decision
+  /// `recordNoFactor: false` leaves no audit line when the user has no hardware token (the caller
+  /// is checking other kinds of factor too).
+  public func verify(user name: String, code text: String, source: String? = nil, recordNoFactor: Bool = true)
+    throws(VerifierError) -> Decision
   {
     let code: OTPCode
     do { code = try OTPCode(text) } catch { throw .invalidInput(error.description) }
@@ -40,7 +42,9 @@ public struct HOTPVerifier: Sendable {
       let result: VerificationPlan?
       do {
         result = try store.decideAndApply(userNamed: name) { user, factors in
-          try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+          var plan = try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+          if !recordNoFactor && plan.decision.reason == .noFactor { plan.writes = [] }
+          return plan
         }
       } catch let error as VerifierError {
         throw error

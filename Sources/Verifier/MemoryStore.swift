@@ -8,8 +8,21 @@ public final class MemoryStore: VerifierStore, @unchecked Sendable {
   private var factors: [Int64: HOTPFactorRecord] = [:]
   private var log: [AuditEntry] = []
   private var nextID: Int64 = 1
+  private var accountState = MemoryAccountState()
 
   public init() {}
+
+  /// Runs `body` on the account side under the lock; appends `audit` if `onlyIf` holds for the result.
+  func accounts<T>(
+    audit: AuditEntry? = nil, onlyIf: (T) -> Bool = { _ in true },
+    _ body: (inout MemoryAccountState) throws(StoreError) -> T
+  ) throws(StoreError) -> T {
+    try locked { () throws(StoreError) -> T in
+      let result = try body(&accountState)
+      if let audit, onlyIf(result) { log.append(audit) }
+      return result
+    }
+  }
 
   /// Runs `body` under the lock, keeping its typed error.
   private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {

@@ -108,6 +108,18 @@ public struct MasterKeyRing: Sendable {
     } catch { throw .sealing("a sealed secret failed its integrity check (wrong key file?)") }
   }
 
+  /// A key for one purpose (keyed hashes of recovery codes, application passwords) derived from
+  /// each master key with HKDF, current key first; a hash made under an older key still matches.
+  public func derivedKeys(purpose: String) -> [SymmetricKey] {
+    let ordered = [currentID] + keys.keys.filter { $0 != currentID }.sorted()
+    return ordered.compactMap { id in
+      keys[id].map {
+        HKDF<SHA256>.deriveKey(
+          inputKeyMaterial: $0, info: Array("otptoken \(purpose)".utf8), outputByteCount: 32)
+      }
+    }
+  }
+
   /// Whether `id` is in the ring.
   public func contains(_ id: String) -> Bool { keys[id] != nil }
 }

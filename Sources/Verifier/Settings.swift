@@ -19,6 +19,12 @@ public struct VerifierSettings: Sendable, Codable, Equatable {
   public var throttleCapSeconds = 900
   /// Consecutive failures after which the factor is locked until an administrator unlocks it.
   public var hardLockAfter = 20
+  /// TOTP steps accepted on either side of the learned drift.
+  public var totpWindow = 1
+  /// How far (in steps) a phone's clock may be off: ±60 steps of 30 s is ±30 minutes.
+  public var totpMaximumDriftSteps = 60
+  /// PBKDF2-SHA256 rounds for account passwords (OWASP's 2023 advice: 600,000).
+  public var passwordRounds = 600_000
 
   public init() {}
 

@@ -100,6 +100,60 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
           """)
     }
+    migrator.registerMigration("2026-11-21-accounts") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE totp_factors (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            secret BLOB NOT NULL,
+            key_id TEXT NOT NULL,
+            digits INTEGER NOT NULL CHECK (digits BETWEEN 6 AND 8),
+            period INTEGER NOT NULL CHECK (period > 0),
+            algorithm TEXT NOT NULL,
+            last_step INTEGER,
+            drift INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            throttled_until INTEGER,
+            hard_locked INTEGER NOT NULL DEFAULT 0,
+            active INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 0
+          ) STRICT;
+          CREATE INDEX totp_factors_user ON totp_factors(user_id);
+          CREATE TABLE recovery_codes (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            hash BLOB NOT NULL,
+            used_at INTEGER
+          ) STRICT;
+          CREATE INDEX recovery_codes_user ON recovery_codes(user_id, hash);
+          CREATE TABLE app_passwords (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            hash BLOB NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER,
+            UNIQUE (user_id, name)
+          ) STRICT;
+          CREATE INDEX app_passwords_user ON app_passwords(user_id, hash);
+          CREATE TABLE accounts (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            password_hash TEXT,
+            second_factor_off_until INTEGER,
+            groups TEXT NOT NULL DEFAULT '[]'
+          ) STRICT;
+          CREATE TABLE attempts (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            throttled_until INTEGER,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (user_id, kind)
+          ) STRICT;
+          CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+          """)
+    }
     return migrator
   }
 
@@ -124,12 +178,12 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
 
   /// A read of one statement: SQLite makes a single statement consistent by itself, so no
   /// transaction is opened around it.
-  private func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+  func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
     do { return try pool.unsafeRead(body) } catch { throw Self.mapped(error, path: path) }
   }
 
   /// A durable write, committed together with the writes of concurrent callers.
-  private func write<T>(_ body: @escaping (Database) throws -> T) throws(StoreError) -> T {
+  func write<T>(_ body: @escaping (Database) throws -> T) throws(StoreError) -> T {
     do { return try committer.write(body) } catch { throw Self.mapped(error, path: path) }
   }
 

@@ -1,0 +1,163 @@
+import Crypto
+import CryptoExtras
+import Foundation
+
+/// What a login attempt came to.
+public enum LoginOutcome: Sendable, Equatable {
+  /// Let in; `via` names what proved it: "password" (no second factor needed), "totp", "hotp:SERIAL",
+  /// "recovery", "app-password:NAME".
+  case allowed(via: String)
+  /// Let in for now, but two-step login becomes mandatory at the deadline (milliseconds).
+  case allowedUntilDeadline(Int64)
+  /// The password was right; a code from a factor (or a recovery code) is needed.
+  case codeRequired
+  /// Two-step login is mandatory and the deadline has passed: the user must enrol a factor first.
+  case enrollmentRequired
+  /// Refused; the reason is for logs and administrators, not for the person logging in.
+  case refused(String)
+}
+
+extension Accounts {
+  // MARK: The account password
+
+  /// Stores the account password as PBKDF2-SHA256 with a random salt.
+  public func setPassword(user name: String, password: String) throws(VerifierError) {
+    guard !password.isEmpty, password.utf8.count <= 1024 else {
+      throw .invalidInput("a password is 1 to 1024 bytes")
+    }
+    let user = try hotp.lookUp(name)
+    var account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    account.passwordHash = try PasswordHash.make(password, rounds: settings.passwordRounds)
+    try call { () throws(StoreError) in
+      try store.updateAccount(
+        userID: user.id, account, audit: audit(name, nil, "password-set", "done", "set"))
+    }
+  }
+
+  // MARK: Policy
+
+  /// Makes two-step login mandatory for everyone or a group, from a deadline on.
+  public func setPolicy(_ policy: LoginPolicy) throws(VerifierError) {
+    try call { () throws(StoreError) in
+      try store.setLoginPolicy(
+        policy,
+        audit: AuditEntry(
+          at: now, user: nil, factor: nil, action: "policy-set", result: "done",
+          reason: "\(policy.mandatoryFor)"))
+    }
+  }
+
+  public func policy() throws(VerifierError) -> LoginPolicy {
+    try call { () throws(StoreError) in try store.loginPolicy() }
+  }
+
+  /// Sets the groups a user belongs to (for group policies).
+  public func setGroups(user name: String, groups: [String]) throws(VerifierError) {
+    let user = try hotp.lookUp(name)
+    var account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    account.groups = groups
+    try call { () throws(StoreError) in
+      try store.updateAccount(
+        userID: user.id, account, audit: audit(name, nil, "groups-set", "done", groups.joined(separator: ","))
+      )
+    }
+  }
+
+  /// Turns two-step login off for one user for `days` days; it comes back by itself.
+  public func disableSecondFactor(user name: String, days: Int) throws(VerifierError) {
+    guard (0...365).contains(days) else { throw .invalidInput("days must be 0 to 365") }
+    let user = try hotp.lookUp(name)
+    var account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    account.secondFactorOffUntil = days == 0 ? nil : now + Int64(days) * 86_400_000
+    try call { () throws(StoreError) in
+      try store.updateAccount(
+        userID: user.id, account, audit: audit(name, nil, "second-factor-off", "done", "\(days) days"))
+    }
+  }
+
+  // MARK: Login
+
+  /// The login of the seed documents: the password, then a code from any of the user's factors (or a
+  /// recovery code); or an application password alone. With `checkPassword: false` the calling
+  /// application has checked the password itself and only the second step runs.
+  public func login(user name: String, password: String?, code: String?, checkPassword: Bool = true)
+    throws(VerifierError) -> LoginOutcome
+  {
+    guard let user = try call({ () throws(StoreError) in try store.user(named: name) }) else {
+      return .refused("unknown user")
+    }
+    let account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    if checkPassword {
+      guard let password else { return .refused("no password") }
+      if let blocked = try blockedAttempts(user, "password") { return .refused(blocked.reason.rawValue) }
+      let passwordRight = account.passwordHash.map { PasswordHash.verify(password, against: $0) } ?? false
+      if !passwordRight {
+        if let label = try useAppPassword(user, password) {
+          try resetAttempts(user, "password")
+          return .allowed(via: "app-password:\(label)")
+        }
+        try countFailure(user, "password", audit(name, nil, "login", "refused", "wrong-password"))
+        return .refused("wrong password")
+      }
+      try resetAttempts(user, "password")
+    }
+    // The second step.
+    if let off = account.secondFactorOffUntil, now < off { return .allowed(via: "password") }
+    let hardware = try call { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(
+      \.active)
+    let phones = try call { () throws(StoreError) in try store.totpFactors(userID: user.id) }.filter(
+      \.state.active)
+    if hardware.isEmpty && phones.isEmpty {
+      let policy = try call { () throws(StoreError) in try store.loginPolicy() }
+      let mandatory: Bool
+      switch policy.mandatoryFor {
+      case .nobody: mandatory = false
+      case .everyone: mandatory = true
+      case .group(let group): mandatory = account.groups.contains(group)
+      }
+      guard mandatory else { return .allowed(via: "password") }
+      if let deadline = policy.deadline, now < deadline { return .allowedUntilDeadline(deadline) }
+      return .enrollmentRequired
+    }
+    guard let code, !code.isEmpty else { return .codeRequired }
+    if Self.isRecoveryCode(code) {
+      let decision = try useRecoveryCode(user: name, code: code)
+      return decision.isAccepted ? .allowed(via: "recovery") : .refused(decision.reason.rawValue)
+    }
+    let decision = try verify(user: name, code: code)
+    guard decision.isAccepted else { return .refused(decision.reason.rawValue) }
+    return .allowed(via: decision.factor ?? "code")
+  }
+}
+
+/// Account password hashes: PBKDF2-HMAC-SHA256 with a 16-byte random salt, written as
+/// `pbkdf2-sha256$ROUNDS$SALT$HASH` (base64), compared in constant time.
+public enum PasswordHash {
+  public static func make(_ password: String, rounds: Int) throws(VerifierError) -> String {
+    var generator = SystemRandomNumberGenerator()
+    let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    let hash = try derive(password, salt: salt, rounds: rounds)
+    return "pbkdf2-sha256$\(rounds)$\(Data(salt).base64EncodedString())$\(Data(hash).base64EncodedString())"
+  }
+
+  public static func verify(_ password: String, against stored: String) -> Bool {
+    let parts = stored.split(separator: "$")
+    guard parts.count == 4, parts[0] == "pbkdf2-sha256", let rounds = Int(parts[1]),
+      (1...10_000_000).contains(rounds),
+      let salt = Data(base64Encoded: String(parts[2])), let expected = Data(base64Encoded: String(parts[3])),
+      let actual = try? derive(password, salt: Array(salt), rounds: rounds)
+    else { return false }
+    var difference: UInt8 = actual.count == expected.count ? 0 : 1
+    for (a, b) in zip(actual, expected) { difference |= a ^ b }
+    return difference == 0
+  }
+
+  static func derive(_ password: String, salt: [UInt8], rounds: Int) throws(VerifierError) -> [UInt8] {
+    do {
+      let key = try KDF.Insecure.PBKDF2.deriveKey(
+        from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: 32,
+        unsafeUncheckedRounds: rounds)
+      return key.withUnsafeBytes { Array($0) }
+    } catch { throw .sealing("password hashing failed: \(error)") }
+  }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import OneTimePassword
+
+extension MemoryStore: AccountStore {
+  public func insertTOTPFactor(
+    userID: Int64, sealedSecret: SealedSecret, digits: Int, period: Int, algorithm: HashAlgorithm,
+    audit: AuditEntry
+  ) throws(StoreError) -> TOTPFactorRecord {
+    try accounts(audit: audit) { state throws(StoreError) in
+      state.totp = state.totp.filter { $0.value.userID != userID || $0.value.state.active }
+      let record = TOTPFactorRecord(
+        id: state.nextID, userID: userID, sealedSecret: sealedSecret, digits: digits, period: period,
+        algorithm: algorithm, state: TOTPState())
+      state.nextID += 1
+      state.totp[record.id] = record
+      return record
+    }
+  }
+
+  public func totpFactors(userID: Int64) throws(StoreError) -> [TOTPFactorRecord] {
+    try accounts { state throws(StoreError) in
+      state.totp.values.filter { $0.userID == userID }.sorted { $0.id < $1.id }
+    }
+  }
+
+  public func compareAndSetTOTP(
+    factorID: Int64, expectedVersion: Int64, newState: TOTPState, audit: AuditEntry
+  )
+    throws(StoreError) -> Bool
+  {
+    try accounts(audit: audit, onlyIf: { $0 }) { state throws(StoreError) in
+      guard var factor = state.totp[factorID], factor.state.version == expectedVersion else { return false }
+      factor.state = newState
+      factor.state.version = expectedVersion + 1
+      state.totp[factorID] = factor
+      return true
+    }
+  }
+
+  public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError) {
+    try accounts(audit: audit) { state throws(StoreError) in
+      state.recovery[userID] = hashes.map { ($0, false) }
+    }
+  }
+
+  public func consumeRecoveryCode(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry)
+    throws(StoreError)
+    -> RecoveryCodeUse
+  {
+    try accounts(audit: audit, onlyIf: { $0 == .consumed }) { state throws(StoreError) in
+      guard let index = state.recovery[userID]?.firstIndex(where: { $0.hash == hash }) else {
+        return .unknown
+      }
+      guard !state.recovery[userID]![index].used else { return .alreadyUsed }
+      state.recovery[userID]![index].used = true
+      return .consumed
+    }
+  }
+
+  public func remainingRecoveryCodes(userID: Int64) throws(StoreError) -> Int {
+    try accounts { state throws(StoreError) in state.recovery[userID]?.filter { !$0.used }.count ?? 0 }
+  }
+
+  public func addAppPassword(userID: Int64, name: String, hash: [UInt8], at: Int64, audit: AuditEntry)
+    throws(StoreError)
+  {
+    try accounts(audit: audit) { state throws(StoreError) in
+      guard state.appPasswords[userID]?[name] == nil else { throw .conflict("application password \(name)") }
+      state.appPasswords[userID, default: [:]][name] = (
+        hash, AppPasswordRecord(name: name, createdAt: at, lastUsedAt: nil)
+      )
+    }
+  }
+
+  public func revokeAppPassword(userID: Int64, name: String, audit: AuditEntry) throws(StoreError) -> Bool {
+    try accounts(audit: audit, onlyIf: { $0 }) { state throws(StoreError) in
+      state.appPasswords[userID]?.removeValue(forKey: name) != nil
+    }
+  }
+
+  public func useAppPassword(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry) throws(StoreError)
+    -> String?
+  {
+    try accounts(audit: audit, onlyIf: { $0 != nil }) { state throws(StoreError) in
+      guard let name = state.appPasswords[userID]?.first(where: { $0.value.hash == hash })?.key else {
+        return nil
+      }
+      state.appPasswords[userID]![name]!.record.lastUsedAt = at
+      return name
+    }
+  }
+
+  public func appPasswords(userID: Int64) throws(StoreError) -> [AppPasswordRecord] {
+    try accounts { state throws(StoreError) in
+      (state.appPasswords[userID] ?? [:]).values.map(\.record).sorted { $0.name < $1.name }
+    }
+  }
+
+  public func account(userID: Int64) throws(StoreError) -> AccountRecord {
+    try accounts { state throws(StoreError) in state.accountRecords[userID] ?? AccountRecord() }
+  }
+
+  public func updateAccount(userID: Int64, _ account: AccountRecord, audit: AuditEntry) throws(StoreError) {
+    try accounts(audit: audit) { state throws(StoreError) in state.accountRecords[userID] = account }
+  }
+
+  public func attempts(userID: Int64, kind: String) throws(StoreError) -> AttemptState {
+    try accounts { state throws(StoreError) in state.attempts["\(userID):\(kind)"] ?? AttemptState() }
+  }
+
+  public func compareAndSetAttempts(
+    userID: Int64, kind: String, expectedVersion: Int64, newState: AttemptState
+  )
+    throws(StoreError) -> Bool
+  {
+    try accounts { state throws(StoreError) in
+      let key = "\(userID):\(kind)"
+      guard (state.attempts[key] ?? AttemptState()).version == expectedVersion else { return false }
+      var next = newState
+      next.version = expectedVersion + 1
+      state.attempts[key] = next
+      return true
+    }
+  }
+
+  public func loginPolicy() throws(StoreError) -> LoginPolicy {
+    try accounts { state throws(StoreError) in state.policy }
+  }
+
+  public func setLoginPolicy(_ policy: LoginPolicy, audit: AuditEntry) throws(StoreError) {
+    try accounts(audit: audit) { state throws(StoreError) in state.policy = policy }
+  }
+}
+
+/// The account side of a ``MemoryStore``.
+struct MemoryAccountState {
+  var nextID: Int64 = 1_000_000
+  var totp: [Int64: TOTPFactorRecord] = [:]
+  var recovery: [Int64: [(hash: [UInt8], used: Bool)]] = [:]
+  var appPasswords: [Int64: [String: (hash: [UInt8], record: AppPasswordRecord)]] = [:]
+  var accountRecords: [Int64: AccountRecord] = [:]
+  var attempts: [String: AttemptState] = [:]
+  var policy = LoginPolicy()
+}

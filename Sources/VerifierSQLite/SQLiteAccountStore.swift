@@ -1,0 +1,254 @@
+import Foundation
+import GRDB
+import OneTimePassword
+import Verifier
+
+extension SQLiteStore: AccountStore {
+  static let totpColumns = """
+    id, user_id, secret, key_id, digits, period, algorithm, last_step, drift, failures, throttled_until,
+    hard_locked, active, version
+    """
+
+  static func totp(_ row: Row) throws -> TOTPFactorRecord {
+    let name: String = row[6]
+    guard let algorithm = HashAlgorithm(rawValue: name) else {
+      throw StoreError.corrupt("unknown algorithm \(name)")
+    }
+    let blob: Data = row[2]
+    return TOTPFactorRecord(
+      id: row[0], userID: row[1], sealedSecret: SealedSecret(keyID: row[3], combined: Array(blob)),
+      digits: row[4],
+      period: row[5], algorithm: algorithm,
+      state: TOTPState(
+        lastStep: row[7], driftSteps: row[8], failures: row[9], throttledUntil: row[10], hardLocked: row[11],
+        active: row[12], version: row[13]))
+  }
+
+  public func insertTOTPFactor(
+    userID: Int64, sealedSecret: SealedSecret, digits: Int, period: Int, algorithm: HashAlgorithm,
+    audit: AuditEntry
+  ) throws(StoreError) -> TOTPFactorRecord {
+    try write { db in
+      try db.execute(sql: "DELETE FROM totp_factors WHERE user_id = ? AND active = 0", arguments: [userID])
+      try db.execute(
+        sql:
+          "INSERT INTO totp_factors (user_id, secret, key_id, digits, period, algorithm) VALUES (?, ?, ?, ?, ?, ?)",
+        arguments: [
+          userID, Data(sealedSecret.combined), sealedSecret.keyID, digits, period, algorithm.rawValue,
+        ])
+      let id = db.lastInsertedRowID
+      try Self.insert(audit, db)
+      return try Self.totp(
+        try Row.fetchOne(
+          db, sql: "SELECT \(Self.totpColumns) FROM totp_factors WHERE id = ?", arguments: [id])!)
+    }
+  }
+
+  public func totpFactors(userID: Int64) throws(StoreError) -> [TOTPFactorRecord] {
+    try read { db in
+      try Row.fetchAll(
+        db.cachedStatement(sql: "SELECT \(Self.totpColumns) FROM totp_factors WHERE user_id = ? ORDER BY id"),
+        arguments: [userID]
+      ).map(Self.totp)
+    }
+  }
+
+  public func compareAndSetTOTP(
+    factorID: Int64, expectedVersion: Int64, newState: TOTPState, audit: AuditEntry
+  )
+    throws(StoreError) -> Bool
+  {
+    try write { db in
+      try db.cachedStatement(
+        sql: """
+          UPDATE totp_factors SET last_step = ?, drift = ?, failures = ?, throttled_until = ?, hard_locked = ?,
+            active = ?, version = version + 1
+          WHERE id = ? AND version = ?
+          """
+      ).execute(arguments: [
+        newState.lastStep, newState.driftSteps, newState.failures, newState.throttledUntil,
+        newState.hardLocked,
+        newState.active, factorID, expectedVersion,
+      ])
+      guard db.changesCount == 1 else { return false }
+      try Self.insert(audit, db)
+      return true
+    }
+  }
+
+  public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError) {
+    try write { db in
+      try db.execute(sql: "DELETE FROM recovery_codes WHERE user_id = ?", arguments: [userID])
+      for hash in hashes {
+        try db.execute(
+          sql: "INSERT INTO recovery_codes (user_id, hash) VALUES (?, ?)", arguments: [userID, Data(hash)])
+      }
+      try Self.insert(audit, db)
+    }
+  }
+
+  public func consumeRecoveryCode(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry)
+    throws(StoreError)
+    -> RecoveryCodeUse
+  {
+    try write { db in
+      // One conditional UPDATE: of any number of concurrent uses of one code, exactly one changes a row.
+      try db.execute(
+        sql: """
+          UPDATE recovery_codes SET used_at = ?
+          WHERE id = (SELECT id FROM recovery_codes WHERE user_id = ? AND hash = ? AND used_at IS NULL LIMIT 1)
+            AND used_at IS NULL
+          """, arguments: [at, userID, Data(hash)])
+      guard db.changesCount == 1 else {
+        let known =
+          try Int.fetchOne(
+            db, sql: "SELECT count(*) FROM recovery_codes WHERE user_id = ? AND hash = ?",
+            arguments: [userID, Data(hash)]) ?? 0
+        return known > 0 ? .alreadyUsed : .unknown
+      }
+      try Self.insert(audit, db)
+      return .consumed
+    }
+  }
+
+  public func remainingRecoveryCodes(userID: Int64) throws(StoreError) -> Int {
+    try read { db in
+      try Int.fetchOne(
+        db, sql: "SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL",
+        arguments: [userID]) ?? 0
+    }
+  }
+
+  public func addAppPassword(userID: Int64, name: String, hash: [UInt8], at: Int64, audit: AuditEntry)
+    throws(StoreError)
+  {
+    try write { db in
+      if try Int64.fetchOne(
+        db, sql: "SELECT id FROM app_passwords WHERE user_id = ? AND name = ?", arguments: [userID, name])
+        != nil
+      {
+        throw StoreError.conflict("application password \(name)")
+      }
+      try db.execute(
+        sql: "INSERT INTO app_passwords (user_id, name, hash, created_at) VALUES (?, ?, ?, ?)",
+        arguments: [userID, name, Data(hash), at])
+      try Self.insert(audit, db)
+    }
+  }
+
+  public func revokeAppPassword(userID: Int64, name: String, audit: AuditEntry) throws(StoreError) -> Bool {
+    try write { db in
+      try db.execute(
+        sql: "DELETE FROM app_passwords WHERE user_id = ? AND name = ?", arguments: [userID, name])
+      guard db.changesCount == 1 else { return false }
+      try Self.insert(audit, db)
+      return true
+    }
+  }
+
+  public func useAppPassword(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry) throws(StoreError)
+    -> String?
+  {
+    try write { db in
+      guard
+        let name = try String.fetchOne(
+          db, sql: "SELECT name FROM app_passwords WHERE user_id = ? AND hash = ?",
+          arguments: [userID, Data(hash)])
+      else { return nil }
+      try db.execute(
+        sql: "UPDATE app_passwords SET last_used_at = ? WHERE user_id = ? AND name = ?",
+        arguments: [at, userID, name])
+      try Self.insert(audit, db)
+      return name
+    }
+  }
+
+  public func appPasswords(userID: Int64) throws(StoreError) -> [AppPasswordRecord] {
+    try read { db in
+      try Row.fetchAll(
+        db, sql: "SELECT name, created_at, last_used_at FROM app_passwords WHERE user_id = ? ORDER BY name",
+        arguments: [userID]
+      ).map { AppPasswordRecord(name: $0[0], createdAt: $0[1], lastUsedAt: $0[2]) }
+    }
+  }
+
+  public func account(userID: Int64) throws(StoreError) -> AccountRecord {
+    try read { db in
+      guard
+        let row = try Row.fetchOne(
+          db, sql: "SELECT password_hash, second_factor_off_until, groups FROM accounts WHERE user_id = ?",
+          arguments: [userID])
+      else { return AccountRecord() }
+      let groups = (try? JSONDecoder().decode([String].self, from: Data((row[2] as String).utf8))) ?? []
+      return AccountRecord(passwordHash: row[0], secondFactorOffUntil: row[1], groups: groups)
+    }
+  }
+
+  public func updateAccount(userID: Int64, _ account: AccountRecord, audit: AuditEntry) throws(StoreError) {
+    let groups = String(
+      decoding: (try? JSONEncoder().encode(account.groups)) ?? Data("[]".utf8), as: UTF8.self)
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO accounts (user_id, password_hash, second_factor_off_until, groups) VALUES (?, ?, ?, ?)
+          ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash,
+            second_factor_off_until = excluded.second_factor_off_until, groups = excluded.groups
+          """, arguments: [userID, account.passwordHash, account.secondFactorOffUntil, groups])
+      try Self.insert(audit, db)
+    }
+  }
+
+  public func attempts(userID: Int64, kind: String) throws(StoreError) -> AttemptState {
+    try read { db in
+      try Row.fetchOne(
+        db, sql: "SELECT failures, throttled_until, version FROM attempts WHERE user_id = ? AND kind = ?",
+        arguments: [userID, kind]
+      ).map { AttemptState(failures: $0[0], throttledUntil: $0[1], version: $0[2]) } ?? AttemptState()
+    }
+  }
+
+  public func compareAndSetAttempts(
+    userID: Int64, kind: String, expectedVersion: Int64, newState: AttemptState
+  )
+    throws(StoreError) -> Bool
+  {
+    try write { db in
+      if expectedVersion == 0 {
+        try db.execute(
+          sql:
+            "INSERT INTO attempts (user_id, kind, failures, throttled_until, version) VALUES (?, ?, 0, NULL, 0) ON CONFLICT DO NOTHING",
+          arguments: [userID, kind])
+      }
+      try db.execute(
+        sql: """
+          UPDATE attempts SET failures = ?, throttled_until = ?, version = version + 1
+          WHERE user_id = ? AND kind = ? AND version = ?
+          """, arguments: [newState.failures, newState.throttledUntil, userID, kind, expectedVersion])
+      return db.changesCount == 1
+    }
+  }
+
+  public func loginPolicy() throws(StoreError) -> LoginPolicy {
+    try read { db in
+      guard let text = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'login-policy'")
+      else {
+        return LoginPolicy()
+      }
+      guard let policy = try? JSONDecoder().decode(LoginPolicy.self, from: Data(text.utf8)) else {
+        throw StoreError.corrupt("the login policy is not readable")
+      }
+      return policy
+    }
+  }
+
+  public func setLoginPolicy(_ policy: LoginPolicy, audit: AuditEntry) throws(StoreError) {
+    let text = String(decoding: (try? JSONEncoder().encode(policy)) ?? Data(), as: UTF8.self)
+    try write { db in
+      try db.execute(
+        sql:
+          "INSERT INTO settings (key, value) VALUES ('login-policy', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        arguments: [text])
+      try Self.insert(audit, db)
+    }
+  }
+}
