@@ -80,12 +80,15 @@ let package = Package(
     .target(
       name: "Enrollment",
       dependencies: ["OTPWire", "OneTimePassword", "TokenDriver", "TokenTransport", "Verifier"]),
+    // QR codes for phone-app enrolment, through libqrencode (reached from QRCode only).
+    .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+    .target(name: "QRCode", dependencies: ["CQREncode"]),
     // The command tree of `otptoken`; the executable only calls it.
     .target(
       name: "OTPTokenCLI",
       dependencies: [
         "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport", "HIDAPITransport",
-        "Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword", "Enrollment",
+        "Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword", "Enrollment", "QRCode",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -99,6 +102,7 @@ let package = Package(
       dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]
     ),
     .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
+    .testTarget(name: "QRCodeTests", dependencies: ["QRCode"]),
     .testTarget(
       name: "VerifierTests",
       dependencies: ["Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword"],

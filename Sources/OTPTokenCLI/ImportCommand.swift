@@ -97,15 +97,19 @@ struct AssignCommand: ParsableCommand {
 
 struct UserCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "user", abstract: "Add and list users.", subcommands: [UserAdd.self, UserList.self])
+    commandName: "user",
+    abstract: "Add and list users, set their groups, turn two-step login off for a while.",
+    subcommands: [UserAdd.self, UserList.self, UserGroups.self, UserSecondFactorOff.self])
 }
 
 struct UserAdd: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "add", abstract: "Create a user.",
-    discussion: "Example:\n  otptoken user add --user alice")
+    commandName: "add", abstract: "Create a user, optionally with an account password.",
+    discussion: "Example:\n  echo 's3cret' | otptoken user add --user alice --password-stdin")
   @OptionGroup var verifier: VerifierOptions
   @Option(help: "The user's name.") var user: String
+  @Flag(help: "Read the account password from standard input (the verifier then runs the whole login).")
+  var passwordStdin = false
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() throws {
@@ -116,9 +120,22 @@ struct UserAdd: ParsableCommand {
     let audit = AuditEntry(
       at: SystemClock().nowMilliseconds(), user: user, factor: nil, action: "user-add", result: "done",
       reason: "created", source: verifier.source)
+    var password: String?
+    if passwordStdin {
+      guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+        throw CLIFailure(.usage, "no password on standard input", json: json)
+      }
+      password = line
+    }
     do { _ = try store.createUser(name: user, audit: audit) } catch {
       if case .conflict = error { throw CLIFailure(.refused, "user \(user) exists already", json: json) }
       throw CLIFailure(.environment, error.description, json: json)
+    }
+    if let password {
+      let accounts = try verifier.accounts(json: json)
+      try verifierCall(json: json) { () throws(VerifierError) in
+        try accounts.setPassword(user: user, password: password)
+      }
     }
     if json { Output.json(["ok": true, "user": user]) } else { Output.stderr("created user \(user)") }
   }

@@ -11,7 +11,8 @@ public struct OTPTokenCommand: AsyncParsableCommand {
       (device missing, permission denied, database unreachable). Every command takes --json.
       """,
     subcommands: [
-      RegisterCommand.self, VerifyCommand.self, ResyncCommand.self, UserCommand.self, RemoveCommand.self,
+      RegisterCommand.self, VerifyCommand.self, ResyncCommand.self, LoginCommand.self, UserCommand.self,
+      TOTPCommand.self, RecoveryCommand.self, AppPasswordCommand.self, PolicyCommand.self, RemoveCommand.self,
       UnlockCommand.self, AuditCommand.self, ListenCommand.self, EnrollCommand.self, ImportCommand.self,
       AssignCommand.self,
       BenchCommand.self, SimCommand.self, DevicesCommand.self,

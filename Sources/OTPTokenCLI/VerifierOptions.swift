@@ -46,6 +46,15 @@ struct VerifierOptions: ParsableArguments {
     }
   }
 
+  /// The whole verifier: hardware tokens, phone apps, recovery codes, application passwords, login.
+  func accounts(json: Bool) throws -> Accounts {
+    let (store, keys) = try open(json: json)
+    let hotp = try verifierCall(json: json) { () throws(VerifierError) in
+      try HOTPVerifier(store: store, keys: keys)
+    }
+    return Accounts(store: store, hotp: hotp)
+  }
+
   func verifier(json: Bool) throws -> HOTPVerifier {
     let (store, keys) = try open(json: json)
     return try verifierCall(json: json) { () throws(VerifierError) in
@@ -90,7 +99,7 @@ func report(_ decision: Decision, user: String, json: Bool) throws {
         "refused: too many failures; try again in \((decision.retryAfterMilliseconds ?? 0 + 999) / 1000) s"
     case .locked:
       text = "refused: the factor is locked after too many failures; an administrator must unlock it"
-    case .noFactor: text = "refused: \(user) has no active token"
+    case .noFactor: text = "refused: \(user) has no active factor (token or phone app)"
     }
     Output.stderr(text)
   }
@@ -119,16 +128,16 @@ struct VerifyCommand: ParsableCommand {
   }
 
   func run() throws {
-    let engine = try verifier.verifier(json: json || stdin)
-    guard let code else { return try stream(engine) }
+    let accounts = try verifier.accounts(json: json || stdin)
+    guard let code else { return try stream(accounts) }
     let decision = try verifierCall(json: json) { () throws(VerifierError) in
-      try engine.verify(user: user, code: code, source: verifier.source)
+      try accounts.verify(user: user, code: code, source: verifier.source)
     }
     try report(decision, user: user, json: json)
   }
 
   /// One decision per input line, each flushed before the next line is read.
-  func stream(_ engine: HOTPVerifier) throws {
+  func stream(_ engine: Accounts) throws {
     while let line = readLine(strippingNewline: true) {
       do {
         let decision = try engine.verify(user: user, code: line, source: verifier.source)
