@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OTPWire
 import SeedImport
 import Verifier
 
@@ -27,7 +28,7 @@ struct ImportCommand: ParsableCommand {
   func run() throws {
     var decryption = PSKCDecryption.none
     if let keyHex {
-      guard let bytes = [UInt8](hexDigits: keyHex), [16, 24, 32].contains(bytes.count) else {
+      guard let bytes = [UInt8](hex: keyHex), [16, 24, 32].contains(bytes.count) else {
         throw CLIFailure(.usage, "--key-hex must be 32, 48 or 64 hex digits", json: json)
       }
       decryption = .preSharedKey(bytes)
@@ -176,20 +177,5 @@ struct UserList: ParsableCommand {
         Output.stdout("\(user["user"]!)\t\(tokens.isEmpty ? "no token" : tokens.joined(separator: ", "))")
       }
     }
-  }
-}
-
-extension Array where Element == UInt8 {
-  init?(hexDigits: String) {
-    guard hexDigits.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    var index = hexDigits.startIndex
-    while index < hexDigits.endIndex {
-      let next = hexDigits.index(index, offsetBy: 2)
-      guard let byte = UInt8(hexDigits[index..<next], radix: 16) else { return nil }
-      out.append(byte)
-      index = next
-    }
-    self = out
   }
 }

@@ -190,9 +190,7 @@ public struct Accounts: Sendable {
     return next
   }
 
-  func parse(_ text: String) throws(VerifierError) -> OTPCode {
-    do { return try OTPCode(text) } catch { throw .invalidInput(error.description) }
-  }
+  func parse(_ text: String) throws(VerifierError) -> OTPCode { try HOTPVerifier.parseCode(text) }
 
   // MARK: Recovery codes
 

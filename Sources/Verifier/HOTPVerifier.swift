@@ -36,8 +36,7 @@ public struct HOTPVerifier: Sendable {
   public func verify(user name: String, code text: String, source: String? = nil, recordNoFactor: Bool = true)
     throws(VerifierError) -> Decision
   {
-    let code: OTPCode
-    do { code = try OTPCode(text) } catch { throw .invalidInput(error.description) }
+    let code = try Self.parseCode(text)
     for _ in 0..<Self.raceRetries {
       let result: VerificationPlan?
       do {
@@ -171,12 +170,7 @@ public struct HOTPVerifier: Sendable {
   public func resync(user name: String, serial: String? = nil, codes: (String, String), source: String? = nil)
     throws(VerifierError) -> Decision
   {
-    let first: OTPCode
-    let second: OTPCode
-    do {
-      first = try OTPCode(codes.0)
-      second = try OTPCode(codes.1)
-    } catch { throw .invalidInput(error.description) }
+    let (first, second) = try Self.parsePair(codes)
     let user = try lookUp(name)
     for _ in 0..<Self.raceRetries {
       var factors = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(
@@ -279,6 +273,16 @@ public struct HOTPVerifier: Sendable {
     }
   }
 
+  /// A code typed by a person: 6 to 8 digits, or a clear input error.
+  public static func parseCode(_ text: String) throws(VerifierError) -> OTPCode {
+    do { return try OTPCode(text) } catch { throw .invalidInput(error.description) }
+  }
+
+  /// Two consecutive codes (resync, assignment).
+  static func parsePair(_ codes: (String, String)) throws(VerifierError) -> (OTPCode, OTPCode) {
+    (try parseCode(codes.0), try parseCode(codes.1))
+  }
+
   /// What a HOTP token's sealed secret is bound to.
   public static func sealingContext(serial: String) -> String { "hotp:" + serial }
 
@@ -316,12 +320,7 @@ extension HOTPVerifier {
   public func assign(serial: String, to name: String, codes: (String, String), source: String? = nil)
     throws(VerifierError) -> Decision
   {
-    let first: OTPCode
-    let second: OTPCode
-    do {
-      first = try OTPCode(codes.0)
-      second = try OTPCode(codes.1)
-    } catch { throw .invalidInput(error.description) }
+    let (first, second) = try Self.parsePair(codes)
     let user = try lookUp(name)
     for _ in 0..<Self.raceRetries {
       guard let factor = try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) })

@@ -43,8 +43,7 @@ extension HOTPVerifier {
   public func confirm(serial: String, user name: String, code text: String, source: String? = nil)
     throws(VerifierError) -> Decision
   {
-    let code: OTPCode
-    do { code = try OTPCode(text) } catch { throw .invalidInput(error.description) }
+    let code = try Self.parseCode(text)
     let user = try lookUp(name)
     for _ in 0..<Self.raceRetries {
       guard let factor = try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) }),

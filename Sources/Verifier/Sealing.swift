@@ -17,8 +17,8 @@ public struct SealedSecret: Sendable, Equatable {
 /// The master keys that seal secrets, kept outside the database. One is current (new secrets are
 /// sealed with it); older ones still open what they sealed, so keys can rotate.
 ///
-/// File format: one key per line, `ID HEX` (32 bytes of key); the first line is current. Created
-/// with mode 0600; a key file readable by others is refused.
+/// File format: one key per line, `ID BASE64` (32 bytes of key); the first line is current.
+/// Created with mode 0600; a key file readable by others is refused.
 public struct MasterKeyRing: Sendable {
   public let currentID: String
   private let keys: [String: SymmetricKey]
@@ -56,8 +56,8 @@ public struct MasterKeyRing: Sendable {
     var entries: [(id: String, key: SymmetricKey)] = []
     for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
       let parts = line.split(separator: " ")
-      guard parts.count == 2, let bytes = [UInt8](hexString: String(parts[1])), bytes.count == 32 else {
-        throw .keyFile("\(path) line \(number + 1) is not \"ID HEX\" with 64 hex digits")
+      guard parts.count == 2, let bytes = Data(base64Encoded: String(parts[1])), bytes.count == 32 else {
+        throw .keyFile("\(path) line \(number + 1) is not \"ID BASE64\" with a 32-byte key")
       }
       entries.append((String(parts[0]), SymmetricKey(data: bytes)))
     }
@@ -81,7 +81,7 @@ public struct MasterKeyRing: Sendable {
     ordered = ordered.filter { keys[$0] != nil }
     let text =
       ordered.map { id in
-        "\(id) " + keys[id]!.withUnsafeBytes { Array($0) }.map { String(format: "%02x", $0) }.joined()
+        "\(id) " + keys[id]!.withUnsafeBytes { Data($0) }.base64EncodedString()
       }.joined(separator: "\n") + "\n"
     let bytes = Array(text.utf8)
     guard Glibc.write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
@@ -122,19 +122,4 @@ public struct MasterKeyRing: Sendable {
 
   /// Whether `id` is in the ring.
   public func contains(_ id: String) -> Bool { keys[id] != nil }
-}
-
-extension Array where Element == UInt8 {
-  init?(hexString: String) {
-    guard hexString.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    var index = hexString.startIndex
-    while index < hexString.endIndex {
-      let next = hexString.index(index, offsetBy: 2)
-      guard let byte = UInt8(hexString[index..<next], radix: 16) else { return nil }
-      out.append(byte)
-      index = next
-    }
-    self = out
-  }
 }
