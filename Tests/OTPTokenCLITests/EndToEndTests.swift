@@ -94,6 +94,33 @@ final class Deployment {
     #expect(try d.verify("alice", try d.press()) == (0, "accepted"))
   }
 
+  @Test func listenVerifiesEachPressForTheTokensOwner() throws {
+    let d = try Deployment()
+    _ = try d.run(["user", "add", "--user", "alice"])
+    #expect(try d.register("alice").status == 0)
+    let out = Pipe()
+    let listen = Process()
+    listen.executableURL = URL(fileURLWithPath: Binary.path)
+    listen.arguments = ["listen", "--socket", d.socket, "--no-hidapi", "--count", "2", "--json"]
+    listen.environment = d.binary.environment
+    listen.standardOutput = out
+    listen.standardError = FileHandle.nullDevice
+    try listen.run()
+    let log = LogCollector(out)
+    // Press until both presses were heard (the listener may connect after the first press).
+    for _ in 0..<50 where listen.isRunning {
+      _ = try d.press()
+      usleep(100_000)
+    }
+    listen.waitUntilExit()
+    #expect(listen.terminationStatus == 0)
+    let lines = log.text.split(separator: "\n").compactMap {
+      (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+    }
+    #expect(lines.count == 2)
+    #expect(lines.allSatisfy { $0["user"] as? String == "alice" && $0["result"] as? String == "accepted" })
+  }
+
   @Test func tokenStoppedBeforeProgrammingLeavesNothingStored() throws {
     let d = try Deployment()
     _ = try d.run(["user", "add", "--user", "alice"])
