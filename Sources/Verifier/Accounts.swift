@@ -171,9 +171,8 @@ public struct Accounts: Sendable {
         let hardware = try hotp.verify(user: name, code: text, source: source, recordNoFactor: phones.isEmpty)
         if hardware.isAccepted || phones.isEmpty { return hardware }
         for factor in phones {
-          var next = factor.state
-          next = failed(next)
-          _ = try casTOTP(factor, next, audit(name, "totp", "verify", "refused", "wrong-code"))
+          _ = try casTOTP(
+            factor, failed(factor.state), audit(name, "totp", "verify", "refused", "wrong-code"))
         }
         return hardware.reason == .noFactor ? Decision(reason: .wrongCode, factor: "totp") : hardware
       }
@@ -183,10 +182,10 @@ public struct Accounts: Sendable {
 
   func failed(_ state: TOTPState) -> TOTPState {
     var next = state
-    next.failures += 1
-    let delay = settings.throttleDelayMilliseconds(failures: next.failures)
-    next.throttledUntil = delay > 0 ? now + delay : nil
-    if next.failures >= settings.hardLockAfter { next.hardLocked = true }
+    let outcome = settings.afterFailure(failures: state.failures, now: now)
+    next.failures = outcome.failures
+    next.throttledUntil = outcome.throttledUntil
+    next.hardLocked = next.hardLocked || outcome.hardLocked
     return next
   }
 
@@ -335,9 +334,9 @@ public struct Accounts: Sendable {
     for _ in 0..<HOTPVerifier.raceRetries {
       let state = try call { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
       var next = state
-      next.failures += 1
-      let delay = settings.throttleDelayMilliseconds(failures: next.failures)
-      next.throttledUntil = delay > 0 ? now + delay : nil
+      let outcome = settings.afterFailure(failures: state.failures, now: now)
+      next.failures = outcome.failures
+      next.throttledUntil = outcome.throttledUntil
       if try call({ () throws(StoreError) in
         try store.compareAndSetAttempts(
           userID: user.id, kind: kind, expectedVersion: state.version, newState: next)

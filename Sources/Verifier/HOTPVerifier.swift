@@ -156,10 +156,10 @@ public struct HOTPVerifier: Sendable {
   /// The state after one more failure: throttled after `throttleAfter`, locked after `hardLockAfter`.
   func failed(_ state: HOTPState, now: Int64) -> HOTPState {
     var next = state
-    next.failures += 1
-    let delay = settings.throttleDelayMilliseconds(failures: next.failures)
-    next.throttledUntil = delay > 0 ? now + delay : nil
-    if next.failures >= settings.hardLockAfter { next.hardLocked = true }
+    let outcome = settings.afterFailure(failures: state.failures, now: now)
+    next.failures = outcome.failures
+    next.throttledUntil = outcome.throttledUntil
+    next.hardLocked = next.hardLocked || outcome.hardLocked
     return next
   }
 

@@ -36,6 +36,16 @@ public struct VerifierSettings: Sendable, Codable, Equatable {
     return seconds * 1000
   }
 
+  /// The consequences of one more failure: the new count, the delay's end (if any), and whether the
+  /// hard lock now applies. One rule for hardware tokens, phone apps and attempt counters.
+  public func afterFailure(failures: Int, now: Int64) -> (
+    failures: Int, throttledUntil: Int64?, hardLocked: Bool
+  ) {
+    let count = failures + 1
+    let delay = throttleDelayMilliseconds(failures: count)
+    return (count, delay > 0 ? now + delay : nil, count >= hardLockAfter)
+  }
+
   /// Refuses settings that would make the verifier unsafe or unusable.
   public func validated() throws(VerifierError) -> VerifierSettings {
     guard (1...100).contains(lookAhead) else { throw .invalidSetting("lookAhead must be 1 to 100") }
