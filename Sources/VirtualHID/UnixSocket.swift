@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import Glibc  // Linux only: Unix sockets through glibc
 
 /// Thin, checked wrappers over the POSIX calls a Unix stream socket needs; errors carry errno text.
 public enum UnixSocket {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import Glibc  // Linux only: Unix sockets through glibc
 import Foundation
 
 /// A blocking client of one simulated token's socket. Requests are answered in order; INPUT
