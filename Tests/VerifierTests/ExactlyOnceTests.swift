@@ -132,8 +132,10 @@ struct SharedDatabase {
     let shared = try SharedDatabase()
     var acceptedBefore: [String] = []
     var counter: UInt64 = 0
+    var kills = 0
     var rng = SystemRandomNumberGenerator()
-    for _ in 0..<8 {
+    // Rounds until enough codes were accepted across enough kills (bounded either way).
+    for _ in 0..<40 where acceptedBefore.count < 40 || kills < 5 {
       let p = try StreamingVerifier(db: shared.db, keyFile: shared.keyFile, user: "alice")
       // Codes already accepted must all be refused by the new process.
       for code in acceptedBefore.suffix(15) {
@@ -141,24 +143,30 @@ struct SharedDatabase {
         let answer = try #require(p.receive())
         #expect(answer["result"] as? String == "refused", "an accepted code was accepted again after a kill")
       }
-      // A stream of fresh codes, killed at a random moment.
-      let pid = p.process.processIdentifier
-      let delay = UInt32.random(in: 1_000...60_000, using: &rng)
-      Thread {
-        usleep(delay)
-        kill(pid, SIGKILL)
-      }.start()
+      // A stream of fresh codes; the kill comes at a random moment once the stream is flowing.
+      var killerStarted = false
       while true {
         let code = shared.generator.code(counter: counter).text
         guard (try? p.send(code)) != nil, let answer = p.receive() else { break }
         if answer["result"] as? String == "accepted" { acceptedBefore.append(code) }
         counter += 1
+        if !killerStarted {
+          killerStarted = true
+          let pid = p.process.processIdentifier
+          let delay = UInt32.random(in: 1_000...30_000, using: &rng)
+          Thread {
+            usleep(delay)
+            kill(pid, SIGKILL)
+          }.start()
+        }
       }
       p.kill()
+      kills += 1
       // The in-flight code may or may not have been committed; the next round decides it once.
       counter += 1
     }
-    #expect(acceptedBefore.count > 20)
+    #expect(kills >= 5)
+    #expect(acceptedBefore.count >= 40)
     #expect(Set(acceptedBefore).count == acceptedBefore.count)
   }
 
