@@ -1,13 +1,16 @@
 import Foundation
 import Testing
 
+/// The phone-app commands run under libfaketime (Debian's faketime) with a fixed start time, so
+/// every command sees the same 30-second step: the binary's clock injected from outside.
 @Suite struct AccountCLITests {
+  /// A step boundary, so the whole test stays within one step.
+  static let start = 1_800_000_000
+
   func oathtool(_ secret: String, offset: Int = 0) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [
-      "oathtool", "--totp", "-b", secret, "-N", "@\(Int(Date().timeIntervalSince1970) + offset)",
-    ]
+    process.arguments = ["oathtool", "--totp", "-b", secret, "-N", "@\(Self.start + offset)"]
     let pipe = Pipe()
     process.standardOutput = pipe
     try process.run()
@@ -18,7 +21,10 @@ import Testing
 
   @Test func phoneAppRecoveryCodesAppPasswordsAndLogin() throws {
     let dir = temporaryDirectory()
-    let binary = Binary(runtimeDirectory: dir, extra: ["OTPTOKEN_DB": dir + "/v.sqlite"])
+    let binary = Binary(
+      runtimeDirectory: dir,
+      extra: ["OTPTOKEN_DB": dir + "/v.sqlite", "FAKETIME_DONT_FAKE_MONOTONIC": "1"],
+      wrapper: ["/usr/bin/faketime", "@\(Self.start)"])
     let add = Process()
     add.executableURL = URL(fileURLWithPath: Binary.path)
     add.arguments = ["user", "add", "--user", "alice", "--password-stdin"]

@@ -19,8 +19,11 @@ struct Binary {
   }
 
   let environment: [String: String]
+  /// A command the binary runs under (faketime), if any.
+  let wrapper: [String]
 
-  init(runtimeDirectory: String, extra: [String: String] = [:]) {
+  init(runtimeDirectory: String, extra: [String: String] = [:], wrapper: [String] = []) {
+    self.wrapper = wrapper
     var environment = ProcessInfo.processInfo.environment
     environment["XDG_RUNTIME_DIR"] = runtimeDirectory
     environment.removeValue(forKey: "OTPTOKEN_DB")
@@ -31,8 +34,13 @@ struct Binary {
 
   func run(_ arguments: [String]) throws -> Result {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: Self.path)
-    process.arguments = arguments
+    if let launcher = wrapper.first {
+      process.executableURL = URL(fileURLWithPath: launcher)
+      process.arguments = Array(wrapper.dropFirst()) + [Self.path] + arguments
+    } else {
+      process.executableURL = URL(fileURLWithPath: Self.path)
+      process.arguments = arguments
+    }
     process.environment = environment
     let out = Pipe()
     let err = Pipe()
