@@ -75,6 +75,8 @@ public struct TokenRegistration: Sendable {
     let secret = OTPSecret.random(count: HOTPSlotSettings.keySize)
     do {
       try session.programHOTP(slot: slot, settings: HOTPSlotSettings(key: secret.bytes, digits: digits))
+      // Presses before this point typed codes of the old secret: they cannot confirm anything.
+      try session.discardPendingInput()
     } catch { throw .token(error) }
     progress(.programmed(serial: serial))
     do {

@@ -154,6 +154,22 @@ public final class TokenSession {
     return try Self.parse(typed: decoder.text, digits: digits)
   }
 
+  /// Drops keyboard input already waiting (presses from before, say, the slot was reprogrammed,
+  /// which typed codes of the old secret). Returns how many reports were dropped.
+  @discardableResult
+  public func discardPendingInput() throws(DriverError) -> Int {
+    var dropped = 0
+    while dropped < 10_000 {
+      let report: KeyboardReport?
+      do { report = try device.readInputReport(timeoutMilliseconds: 0) } catch {
+        throw Self.mapped(error, "reading the keyboard")
+      }
+      guard report != nil else { break }
+      dropped += 1
+    }
+    return dropped
+  }
+
   /// Splits typed text into token identifier and code.
   public static func parse(typed: String, digits: Int? = nil) throws(DriverError) -> PressReading {
     let text = typed.filter { $0 != "\r" && $0 != "\t" }

@@ -75,6 +75,18 @@ import WireVectors
     #expect(codes == ["755224", "287082", "359152"])
   }
 
+  @Test func pressesFromBeforeAreDiscarded() throws {
+    let token = try SimulatedToken.programmed(serial: 3, settings: HOTPSlotSettings(key: rfcKey))
+    let (session, _, _) = try session(token)
+    token.press(.two)  // typed before the caller started waiting: 755224
+    token.press(.two)  // 287082
+    #expect(try session.discardPendingInput() == 28)
+    token.press(.two)
+    #expect(try session.waitForPress(digits: 6).code.text == "359152")
+    token.press(.two)
+    #expect(try session.waitForPress(digits: 6).code.text == "969429")
+  }
+
   @Test func tokenIdentifierIsSplitFromTheCode() throws {
     let token = try SimulatedToken(serial: 12_345_678)
     let (session, _, _) = try session(token)

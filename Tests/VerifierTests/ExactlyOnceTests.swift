@@ -20,6 +20,8 @@ final class StreamingVerifier {
   }
 
   init(db: String, keyFile: String, user: String) throws {
+    // Writing to a verifier the test has killed must fail with EPIPE, not end the test process.
+    signal(SIGPIPE, SIG_IGN)
     process.executableURL = URL(fileURLWithPath: Self.binary)
     process.arguments = ["verify", "--db", db, "--key-file", keyFile, "--user", user, "--stdin"]
     process.standardInput = input
