@@ -80,12 +80,18 @@ public struct TokenDiscovery: Sendable {
       guard !candidates.isEmpty else { throw .noMatchingToken("path \(path)") }
     }
     if let serial {
+      var unopened: DriverError?
       for description in candidates {
-        guard let session = try? open(description) else { continue }
+        let session: TokenSession
+        do { session = try open(description) } catch {
+          unopened = unopened ?? error
+          continue
+        }
         if (try? session.serial()) == serial { return session }
         session.device.close()
       }
-      throw .noMatchingToken("serial \(serial)")
+      // A token that could not be opened may be the one meant: say why (permissions, busy).
+      throw unopened ?? .noMatchingToken("serial \(serial)")
     }
     guard !candidates.isEmpty else { throw .noToken }
     guard candidates.count == 1 else { throw .severalTokens(candidates) }

@@ -26,10 +26,6 @@ public struct Accounts: Sendable {
     AuditEntry(at: now, user: user, factor: factor, action: action, result: result, reason: reason)
   }
 
-  func call<T>(_ body: () throws(StoreError) -> T) throws(VerifierError) -> T {
-    do { return try body() } catch { throw .store(error) }
-  }
-
   // MARK: Phone apps (TOTP)
 
   /// A new phone-app factor, not counting until ``confirmTOTP(user:code:)``: the otpauth URI (for
@@ -38,7 +34,7 @@ public struct Accounts: Sendable {
     let user = try hotp.lookUp(name)
     let secret = OTPSecret.random(count: 20)
     let sealed = try keys.seal(secret.bytes, context: "totp:\(name)")
-    _ = try call { () throws(StoreError) in
+    _ = try storeCall { () throws(StoreError) in
       try store.insertTOTPFactor(
         userID: user.id, sealedSecret: sealed, digits: 6, period: 30, algorithm: .sha1,
         audit: audit(name, "totp", "totp-enroll", "done", "created"))
@@ -62,7 +58,7 @@ public struct Accounts: Sendable {
     let user = try hotp.lookUp(name)
     for _ in 0..<HOTPVerifier.raceRetries {
       guard
-        let factor = try call({ () throws(StoreError) in try store.totpFactors(userID: user.id) }).first(
+        let factor = try storeCall({ () throws(StoreError) in try store.totpFactors(userID: user.id) }).first(
           where: { !$0.state.active })
       else { throw .notFound("a pending phone-app enrolment of \(name)") }
       let generator = try totpGenerator(factor, user: name)
@@ -93,7 +89,7 @@ public struct Accounts: Sendable {
   func casTOTP(_ factor: TOTPFactorRecord, _ next: TOTPState, _ entry: AuditEntry) throws(VerifierError)
     -> Bool
   {
-    try call { () throws(StoreError) in
+    try storeCall { () throws(StoreError) in
       try store.compareAndSetTOTP(
         factorID: factor.id, expectedVersion: factor.state.version, newState: next, audit: entry)
     }
@@ -108,7 +104,7 @@ public struct Accounts: Sendable {
 
   /// Which of the user's active phone-app factors a code matches, without writing anything.
   func matchTOTP(_ code: OTPCode, user: UserRecord) throws(VerifierError) -> TOTPMatch {
-    let factors = try call { () throws(StoreError) in try store.totpFactors(userID: user.id) }.filter(
+    let factors = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }.filter(
       \.state.active)
     var evaluated: [TOTPFactorRecord] = []
     var blocked: Decision?
@@ -160,7 +156,7 @@ public struct Accounts: Sendable {
         }
         return Decision(reason: .accepted, factor: "totp")
       case .replay:
-        try call { () throws(StoreError) in
+        try storeCall { () throws(StoreError) in
           try store.append(audit(name, "totp", "verify", "refused", "replay"))
         }
         return Decision(reason: .replay, factor: "totp")
@@ -205,7 +201,7 @@ public struct Accounts: Sendable {
     }
     let key = keys.derivedKeys(purpose: "recovery codes")[0]
     let hashes = codes.map { Self.keyedHash(Self.normalizeRecovery($0), key) }
-    try call { () throws(StoreError) in
+    try storeCall { () throws(StoreError) in
       try store.replaceRecoveryCodes(
         userID: user.id, hashes: hashes, audit: audit(name, "recovery", "recovery-new", "done", "10 codes"))
     }
@@ -215,7 +211,7 @@ public struct Accounts: Sendable {
   /// How many recovery codes the user has left.
   public func remainingRecoveryCodes(user name: String) throws(VerifierError) -> Int {
     let user = try hotp.lookUp(name)
-    return try call { () throws(StoreError) in try store.remainingRecoveryCodes(userID: user.id) }
+    return try storeCall { () throws(StoreError) in try store.remainingRecoveryCodes(userID: user.id) }
   }
 
   static func normalizeRecovery(_ text: String) -> String {
@@ -239,7 +235,7 @@ public struct Accounts: Sendable {
     if let blocked = try blockedAttempts(user, "recovery") { return blocked }
     let plain = Self.normalizeRecovery(code)
     for key in keys.derivedKeys(purpose: "recovery codes") {
-      let use = try call { () throws(StoreError) in
+      let use = try storeCall { () throws(StoreError) in
         try store.consumeRecoveryCode(
           userID: user.id, hash: Self.keyedHash(plain, key), at: now,
           audit: audit(name, "recovery", "recovery-use", "accepted", "used"))
@@ -250,7 +246,7 @@ public struct Accounts: Sendable {
         return Decision(reason: .accepted, factor: "recovery")
       case .alreadyUsed:
         // A second use of a real code (a double submit, a race) is a replay, not a guess.
-        try call { () throws(StoreError) in
+        try storeCall { () throws(StoreError) in
           try store.append(audit(name, "recovery", "recovery-use", "refused", "replay"))
         }
         return Decision(reason: .replay, factor: "recovery")
@@ -291,7 +287,7 @@ public struct Accounts: Sendable {
   /// Revokes an application password.
   public func revokeAppPassword(user name: String, label: String) throws(VerifierError) {
     let user = try hotp.lookUp(name)
-    let revoked = try call { () throws(StoreError) in
+    let revoked = try storeCall { () throws(StoreError) in
       try store.revokeAppPassword(
         userID: user.id, name: label,
         audit: audit(name, "app-password:\(label)", "app-password-revoke", "done", "revoked"))
@@ -301,14 +297,14 @@ public struct Accounts: Sendable {
 
   public func appPasswords(user name: String) throws(VerifierError) -> [AppPasswordRecord] {
     let user = try hotp.lookUp(name)
-    return try call { () throws(StoreError) in try store.appPasswords(userID: user.id) }
+    return try storeCall { () throws(StoreError) in try store.appPasswords(userID: user.id) }
   }
 
   /// Whether `password` is one of the user's live application passwords; failures are counted.
   func useAppPassword(_ user: UserRecord, _ password: String) throws(VerifierError) -> String? {
     for key in keys.derivedKeys(purpose: "application passwords") {
       let hash = Self.keyedHash(password, key)
-      if let label = try call({ () throws(StoreError) in
+      if let label = try storeCall({ () throws(StoreError) in
         try store.useAppPassword(
           userID: user.id, hash: hash, at: now,
           audit: audit(user.name, "app-password", "login", "accepted", "app-password"))
@@ -322,7 +318,7 @@ public struct Accounts: Sendable {
   // MARK: Attempt counters
 
   func blockedAttempts(_ user: UserRecord, _ kind: String) throws(VerifierError) -> Decision? {
-    let state = try call { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
+    let state = try storeCall { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
     if let until = state.throttledUntil, now < until {
       return Decision(reason: .throttled, factor: kind, retryAfterMilliseconds: until - now)
     }
@@ -332,25 +328,25 @@ public struct Accounts: Sendable {
 
   func countFailure(_ user: UserRecord, _ kind: String, _ entry: AuditEntry) throws(VerifierError) {
     for _ in 0..<HOTPVerifier.raceRetries {
-      let state = try call { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
+      let state = try storeCall { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
       var next = state
       let outcome = settings.afterFailure(failures: state.failures, now: now)
       next.failures = outcome.failures
       next.throttledUntil = outcome.throttledUntil
-      if try call({ () throws(StoreError) in
+      if try storeCall({ () throws(StoreError) in
         try store.compareAndSetAttempts(
           userID: user.id, kind: kind, expectedVersion: state.version, newState: next)
       }) {
-        try call { () throws(StoreError) in try store.append(entry) }
+        try storeCall { () throws(StoreError) in try store.append(entry) }
         return
       }
     }
   }
 
   func resetAttempts(_ user: UserRecord, _ kind: String) throws(VerifierError) {
-    let state = try call { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
+    let state = try storeCall { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
     guard state.failures > 0 || state.throttledUntil != nil else { return }
-    _ = try call { () throws(StoreError) in
+    _ = try storeCall { () throws(StoreError) in
       try store.compareAndSetAttempts(
         userID: user.id, kind: kind, expectedVersion: state.version, newState: AttemptState())
     }

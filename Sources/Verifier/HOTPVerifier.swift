@@ -304,9 +304,6 @@ public struct HOTPVerifier: Sendable {
     }
   }
 
-  func record(_ audit: AuditEntry) throws(VerifierError) {
-    try storeCall { () throws(StoreError) in try store.append(audit) }
-  }
 }
 
 /// Runs a store call, wrapping its error.

@@ -26,9 +26,9 @@ extension Accounts {
       throw .invalidInput("a password is 1 to 1024 bytes")
     }
     let user = try hotp.lookUp(name)
-    var account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    var account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
     account.passwordHash = try PasswordHash.make(password, rounds: settings.passwordRounds)
-    try call { () throws(StoreError) in
+    try storeCall { () throws(StoreError) in
       try store.updateAccount(
         userID: user.id, account, audit: audit(name, nil, "password-set", "done", "set"))
     }
@@ -38,7 +38,7 @@ extension Accounts {
 
   /// Makes two-step login mandatory for everyone or a group, from a deadline on.
   public func setPolicy(_ policy: LoginPolicy) throws(VerifierError) {
-    try call { () throws(StoreError) in
+    try storeCall { () throws(StoreError) in
       try store.setLoginPolicy(
         policy,
         audit: AuditEntry(
@@ -48,15 +48,15 @@ extension Accounts {
   }
 
   public func policy() throws(VerifierError) -> LoginPolicy {
-    try call { () throws(StoreError) in try store.loginPolicy() }
+    try storeCall { () throws(StoreError) in try store.loginPolicy() }
   }
 
   /// Sets the groups a user belongs to (for group policies).
   public func setGroups(user name: String, groups: [String]) throws(VerifierError) {
     let user = try hotp.lookUp(name)
-    var account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    var account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
     account.groups = groups
-    try call { () throws(StoreError) in
+    try storeCall { () throws(StoreError) in
       try store.updateAccount(
         userID: user.id, account, audit: audit(name, nil, "groups-set", "done", groups.joined(separator: ","))
       )
@@ -67,9 +67,9 @@ extension Accounts {
   public func disableSecondFactor(user name: String, days: Int) throws(VerifierError) {
     guard (0...365).contains(days) else { throw .invalidInput("days must be 0 to 365") }
     let user = try hotp.lookUp(name)
-    var account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    var account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
     account.secondFactorOffUntil = days == 0 ? nil : now + Int64(days) * 86_400_000
-    try call { () throws(StoreError) in
+    try storeCall { () throws(StoreError) in
       try store.updateAccount(
         userID: user.id, account, audit: audit(name, nil, "second-factor-off", "done", "\(days) days"))
     }
@@ -83,10 +83,10 @@ extension Accounts {
   public func login(user name: String, password: String?, code: String?, checkPassword: Bool = true)
     throws(VerifierError) -> LoginOutcome
   {
-    guard let user = try call({ () throws(StoreError) in try store.user(named: name) }) else {
+    guard let user = try storeCall({ () throws(StoreError) in try store.user(named: name) }) else {
       return .refused("unknown user")
     }
-    let account = try call { () throws(StoreError) in try store.account(userID: user.id) }
+    let account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
     if checkPassword {
       guard let password else { return .refused("no password") }
       if let blocked = try blockedAttempts(user, "password") { return .refused(blocked.reason.rawValue) }
@@ -103,12 +103,12 @@ extension Accounts {
     }
     // The second step.
     if let off = account.secondFactorOffUntil, now < off { return .allowed(via: "password") }
-    let hardware = try call { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(
+    let hardware = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(
       \.active)
-    let phones = try call { () throws(StoreError) in try store.totpFactors(userID: user.id) }.filter(
+    let phones = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }.filter(
       \.state.active)
     if hardware.isEmpty && phones.isEmpty {
-      let policy = try call { () throws(StoreError) in try store.loginPolicy() }
+      let policy = try storeCall { () throws(StoreError) in try store.loginPolicy() }
       let mandatory: Bool
       switch policy.mandatoryFor {
       case .nobody: mandatory = false

@@ -117,8 +117,6 @@ public struct VirtualHIDDecoder: Sendable {
     return message
   }
 
-  /// Bytes received but not yet part of a complete message.
-  public var pendingByteCount: Int { buffer.count - start }
 }
 
 /// The INFO answer: how the simulated token presents itself, as hidapi would list it.

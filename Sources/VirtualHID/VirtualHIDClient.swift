@@ -107,6 +107,4 @@ public final class VirtualHIDClient {
     }
   }
 
-  /// Input reports already received and not yet read.
-  public var queuedInputCount: Int { inputs.count }
 }
