@@ -12,8 +12,9 @@ setup:
 build: setup
 	$(SWIFT) build --build-tests
 
+# The PostgreSQL suites run against a throw-away cluster started and removed around the tests.
 test: build udev-check
-	$(SWIFT) test --skip-build
+	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
 
 udev-check:
 	@bash udev/check.sh

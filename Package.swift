@@ -20,6 +20,11 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
   ],
   targets: [
     // Pure codec of the YubiKey OTP HID protocol, shared by the driver and the firmware.
@@ -69,6 +74,25 @@ let package = Package(
     .target(
       name: "VerifierSQLite",
       dependencies: ["Verifier", "OneTimePassword", .product(name: "GRDB", package: "GRDB.swift")]),
+    // The shared store for several machines: PostgreSQL through postgres-nio, one conditional UPDATE
+    // per decision, migrations under an advisory lock.
+    .target(
+      name: "VerifierPostgres",
+      dependencies: [
+        "Verifier", "OneTimePassword", .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    // The verifier as an authenticated JSON service over HTTP (Hummingbird), with metrics and logs.
+    .target(
+      name: "VerifierService",
+      dependencies: [
+        "Verifier", "OneTimePassword", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+      ],
+      resources: [.copy("openapi.json")]),
     // Vendor seed files: PSKC (RFC 6030), plain, pre-shared key and PBKDF2.
     .target(
       name: "SeedImport",
@@ -88,7 +112,8 @@ let package = Package(
       name: "OTPTokenCLI",
       dependencies: [
         "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport", "HIDAPITransport",
-        "Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword", "Enrollment", "QRCode",
+        "Verifier", "VerifierSQLite", "VerifierPostgres", "VerifierService", "SeedImport", "OneTimePassword",
+        "Enrollment", "QRCode", .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -105,8 +130,14 @@ let package = Package(
     .testTarget(name: "QRCodeTests", dependencies: ["QRCode"]),
     .testTarget(
       name: "VerifierTests",
-      dependencies: ["Verifier", "VerifierSQLite", "SeedImport", "OneTimePassword"],
+      dependencies: ["Verifier", "VerifierSQLite", "VerifierPostgres", "SeedImport", "OneTimePassword"],
       resources: [.copy("PSKC")]),
+    .testTarget(
+      name: "VerifierServiceTests",
+      dependencies: [
+        "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
+        .product(name: "HummingbirdTesting", package: "hummingbird"),
+      ]),
     // Runs the built binary as a user would.
     .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken"]),
     .testTarget(

@@ -114,13 +114,6 @@ struct UserAdd: ParsableCommand {
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() throws {
-    guard !user.isEmpty, user.count <= 256, !user.contains(where: { $0.isNewline || $0 == "\0" }) else {
-      throw CLIFailure(.usage, "a user name is 1 to 256 characters without line breaks", json: json)
-    }
-    let (store, _) = try verifier.open(json: json)
-    let audit = AuditEntry(
-      at: SystemClock().nowMilliseconds(), user: user, factor: nil, action: "user-add", result: "done",
-      reason: "created", source: verifier.source)
     var password: String?
     if passwordStdin {
       guard let line = readLine(strippingNewline: true), !line.isEmpty else {
@@ -128,14 +121,12 @@ struct UserAdd: ParsableCommand {
       }
       password = line
     }
-    do { _ = try store.createUser(name: user, audit: audit) } catch {
-      if case .conflict = error { throw CLIFailure(.refused, "user \(user) exists already", json: json) }
-      throw CLIFailure(.environment, error.description, json: json)
-    }
-    if let password {
-      let accounts = try verifier.accounts(json: json)
-      try verifierCall(json: json) { () throws(VerifierError) in
-        try accounts.setPassword(user: user, password: password)
+    let accounts = try verifier.accounts(json: json)
+    do { try accounts.createUser(name: user, password: password, source: verifier.source) } catch {
+      switch error {
+      case .conflict(let why): throw CLIFailure(.refused, why, json: json)
+      case .invalidInput(let why): throw CLIFailure(.usage, why, json: json)
+      default: throw CLIFailure(.environment, error.description, json: json)
       }
     }
     if json { Output.json(["ok": true, "user": user]) } else { Output.stderr("created user \(user)") }

@@ -13,7 +13,8 @@ public struct OTPTokenCommand: AsyncParsableCommand {
     subcommands: [
       RegisterCommand.self, VerifyCommand.self, ResyncCommand.self, LoginCommand.self, UserCommand.self,
       TOTPCommand.self, RecoveryCommand.self, AppPasswordCommand.self, PolicyCommand.self, RemoveCommand.self,
-      UnlockCommand.self, AuditCommand.self, ListenCommand.self, EnrollCommand.self, ImportCommand.self,
+      UnlockCommand.self, AuditCommand.self, ServeCommand.self, APIKeyCommand.self, ListenCommand.self,
+      EnrollCommand.self, ImportCommand.self,
       AssignCommand.self,
       BenchCommand.self, SimCommand.self, DevicesCommand.self,
       TokenCommand.self,

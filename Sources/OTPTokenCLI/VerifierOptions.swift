@@ -1,12 +1,19 @@
 import ArgumentParser
 import Foundation
 import Verifier
+import VerifierPostgres
 import VerifierSQLite
 
-/// Where the verifier's state and master key live: `--db`, else `$OTPTOKEN_DB`, else
-/// `$XDG_DATA_HOME/otptoken/verifier.sqlite` (or `~/.local/share/...`); `--key-file`, else
-/// `$OTPTOKEN_KEY_FILE`, else a key file created next to the database with mode 0600.
+/// Where the verifier's state and master key live: `--postgres` (or `$OTPTOKEN_POSTGRES`) for a
+/// PostgreSQL database shared by several machines, else the SQLite file `--db`, else `$OTPTOKEN_DB`,
+/// else `$XDG_DATA_HOME/otptoken/verifier.sqlite` (or `~/.local/share/...`); `--key-file`, else
+/// `$OTPTOKEN_KEY_FILE`, else a key file created next to the SQLite database with mode 0600.
 struct VerifierOptions: ParsableArguments {
+  @Option(
+    help: ArgumentHelp(
+      "A PostgreSQL database shared by several machines, as postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or ...@/DB?host=/socket/dir); default $OTPTOKEN_POSTGRES.",
+      valueName: "url"))
+  var postgres: String?
   @Option(
     help: "The verifier's SQLite database (default: $OTPTOKEN_DB or ~/.local/share/otptoken/verifier.sqlite)."
   )
@@ -32,10 +39,33 @@ struct VerifierOptions: ParsableArguments {
     return (databasePath as NSString).deletingPathExtension + ".key"
   }
 
-  /// Opens the store and the key ring; failures are environment errors (exit 3).
-  func open(json: Bool, createKey: Bool = true) throws -> (store: SQLiteStore, keys: MasterKeyRing) {
+  var postgresURL: String? {
+    if let postgres { return postgres }
+    if let url = ProcessInfo.processInfo.environment["OTPTOKEN_POSTGRES"], !url.isEmpty { return url }
+    return nil
+  }
+
+  /// The whole store: users, factors, audit, account side and API keys.
+  typealias Store = Accounts.Store & ClientKeyStore
+
+  /// Opens the store and the key ring; failures are environment errors (exit 3). With PostgreSQL
+  /// the key file must be given (it is shared by every node, so it is not created implicitly).
+  func open(json: Bool, createKey: Bool = true, connections: Int = 4) throws -> (
+    store: any Store, keys: MasterKeyRing
+  ) {
     do {
-      let store = try SQLiteStore(path: databasePath, busyTimeout: max(0, lockTimeout))
+      let store: any Store
+      if let url = postgresURL {
+        guard keyFile != nil || ProcessInfo.processInfo.environment["OTPTOKEN_KEY_FILE"] != nil else {
+          throw CLIFailure(
+            .usage,
+            "with --postgres, give the master key file every node shares (--key-file or $OTPTOKEN_KEY_FILE)",
+            json: json)
+        }
+        store = try PostgresStore(location: PostgresLocation(url: url), connections: connections)
+      } else {
+        store = try SQLiteStore(path: databasePath, busyTimeout: max(0, lockTimeout))
+      }
       let keys =
         createKey ? try MasterKeyRing.loadOrCreate(path: keyPath) : try MasterKeyRing.load(path: keyPath)
       return (store, keys)
@@ -47,8 +77,8 @@ struct VerifierOptions: ParsableArguments {
   }
 
   /// The whole verifier: hardware tokens, phone apps, recovery codes, application passwords, login.
-  func accounts(json: Bool) throws -> Accounts {
-    let (store, keys) = try open(json: json)
+  func accounts(json: Bool, connections: Int = 4) throws -> Accounts {
+    let (store, keys) = try open(json: json, connections: connections)
     let hotp = try verifierCall(json: json) { () throws(VerifierError) in
       try HOTPVerifier(store: store, keys: keys)
     }

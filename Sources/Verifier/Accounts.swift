@@ -352,3 +352,55 @@ public struct Accounts: Sendable {
     }
   }
 }
+
+/// Everything a user has, as an administrator sees it: never a secret.
+public struct FactorSummary: Sendable, Codable, Equatable {
+  public struct Token: Sendable, Codable, Equatable {
+    public var serial: String
+    public var active: Bool
+    public var nextCounter: UInt64
+    public var failures: Int
+    public var locked: Bool
+    /// Milliseconds since 1970.
+    public var throttledUntil: Int64?
+  }
+  public struct PhoneApp: Sendable, Codable, Equatable {
+    public var active: Bool
+    public var failures: Int
+    public var locked: Bool
+  }
+  public struct AppPassword: Sendable, Codable, Equatable {
+    public var name: String
+    public var createdAt: Int64
+    public var lastUsedAt: Int64?
+  }
+  public var user: String
+  public var tokens: [Token]
+  public var phoneApps: [PhoneApp]
+  public var recoveryCodesLeft: Int
+  public var appPasswords: [AppPassword]
+}
+
+extension Accounts {
+  /// The user's factors and their state.
+  public func factorSummary(user name: String) throws(VerifierError) -> FactorSummary {
+    let user = try hotp.lookUp(name)
+    return try storeCall { () throws(StoreError) in
+      FactorSummary(
+        user: name,
+        tokens: try store.hotpFactors(userID: user.id).map {
+          .init(
+            serial: $0.serial, active: $0.active, nextCounter: $0.state.nextCounter,
+            failures: $0.state.failures,
+            locked: $0.state.hardLocked, throttledUntil: $0.state.throttledUntil)
+        },
+        phoneApps: try store.totpFactors(userID: user.id).map {
+          .init(active: $0.state.active, failures: $0.state.failures, locked: $0.state.hardLocked)
+        },
+        recoveryCodesLeft: try store.remainingRecoveryCodes(userID: user.id),
+        appPasswords: try store.appPasswords(userID: user.id).map {
+          .init(name: $0.name, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt)
+        })
+    }
+  }
+}

@@ -307,7 +307,8 @@ public struct HOTPVerifier: Sendable {
 }
 
 /// Runs a store call, wrapping its error.
-func storeCall<T>(_ body: () throws(StoreError) -> T) throws(VerifierError) -> T {
+/// Runs a store call, wrapping its error as a verifier error.
+public func storeCall<T>(_ body: () throws(StoreError) -> T) throws(VerifierError) -> T {
   do { return try body() } catch { throw .store(error) }
 }
 

@@ -18,6 +18,30 @@ public enum LoginOutcome: Sendable, Equatable {
 }
 
 extension Accounts {
+  // MARK: Users
+
+  /// Creates a user, with an account password if given (the verifier then runs the whole login).
+  /// A name is 1 to 256 characters without line breaks or NUL.
+  public func createUser(name: String, password: String? = nil, source: String? = nil) throws(VerifierError) {
+    guard !name.isEmpty, name.count <= 256, !name.contains(where: { $0.isNewline || $0 == "\0" }) else {
+      throw .invalidInput("a user name is 1 to 256 characters without line breaks")
+    }
+    if let password, password.isEmpty || password.utf8.count > 1024 {
+      throw .invalidInput("a password is 1 to 1024 bytes")
+    }
+    do {
+      _ = try store.createUser(
+        name: name,
+        audit: AuditEntry(
+          at: now, user: name, factor: nil, action: "user-add", result: "done", reason: "created",
+          source: source))
+    } catch {
+      if case .conflict = error { throw .conflict("user \(name) exists already") }
+      throw .store(error)
+    }
+    if let password { try setPassword(user: name, password: password) }
+  }
+
   // MARK: The account password
 
   /// Stores the account password as PBKDF2-SHA256 with a random salt.

@@ -141,4 +141,36 @@ struct MemoryAccountState {
   var accountRecords: [Int64: AccountRecord] = [:]
   var attempts: [String: AttemptState] = [:]
   var policy = LoginPolicy()
+  var clientKeys: [String: (hash: [UInt8], record: ClientKeyRecord)] = [:]
+}
+
+extension MemoryStore: ClientKeyStore {
+  public func insertClientKey(name: String, scope: ClientScope, hash: [UInt8], at: Int64, audit: AuditEntry)
+    throws(StoreError)
+  {
+    try accounts(audit: audit) { state throws(StoreError) in
+      guard state.clientKeys[name] == nil else { throw .conflict("API key \(name)") }
+      state.clientKeys[name] = (hash, ClientKeyRecord(name: name, scope: scope, createdAt: at))
+    }
+  }
+
+  public func clientKey(hash: [UInt8]) throws(StoreError) -> ClientKeyRecord? {
+    try accounts { state throws(StoreError) in state.clientKeys.values.first { $0.hash == hash }?.record }
+  }
+
+  public func revokeClientKey(name: String, at: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
+    try accounts(audit: audit, onlyIf: { $0 }) { state throws(StoreError) in
+      guard state.clientKeys[name]?.record.revokedAt == nil, state.clientKeys[name] != nil else {
+        return false
+      }
+      state.clientKeys[name]?.record.revokedAt = at
+      return true
+    }
+  }
+
+  public func clientKeys() throws(StoreError) -> [ClientKeyRecord] {
+    try accounts { state throws(StoreError) in
+      state.clientKeys.values.map(\.record).sorted { $0.name < $1.name }
+    }
+  }
 }

@@ -154,6 +154,19 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
           CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
           """)
     }
+    migrator.registerMigration("2026-11-22-client-keys") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE client_keys (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            hash BLOB NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+          ) STRICT
+          """)
+    }
     return migrator
   }
 

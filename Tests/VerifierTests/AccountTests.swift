@@ -12,10 +12,7 @@ struct AccountFixture {
   let accounts: Accounts
 
   init(_ kind: StoreKind) throws {
-    switch kind {
-    case .memory: store = MemoryStore()
-    case .sqlite: store = try SQLiteStore(path: temporaryDirectory() + "/verifier.sqlite")
-    }
+    store = try kind.make()
     var settings = VerifierSettings()
     settings.passwordRounds = 1000  // tests need no slow hash
     let hotp = try HOTPVerifier(

@@ -139,3 +139,33 @@ import Verifier
     #expect(try store.auditEntries(user: nil, limit: 2).count == 2)
   }
 }
+
+@Suite struct ClientKeyConformanceTests {
+  @Test(arguments: StoreKind.allCases)
+  func keysAreFoundByHashScopedAndRevocable(kind: StoreKind) throws {
+    let store = try kind.make()
+    let keys = ClientKeys(store: store)
+    let admin = try keys.issue(name: "console", scope: .admin)
+    let shop = try keys.issue(name: "webshop", scope: .verify)
+    #expect(admin.hasPrefix("otk_") && admin.count == 68 && admin != shop)
+    #expect(try keys.authenticate(admin)?.scope == .admin)
+    #expect(try keys.authenticate(shop)?.name == "webshop")
+    #expect(throws: VerifierError.store(.conflict("API key webshop"))) {
+      try keys.issue(name: "webshop", scope: .admin)
+    }
+    #expect(throws: VerifierError.self) { try keys.issue(name: "no spaces", scope: .admin) }
+    // A key one character off, a truncated one and garbage are all unknown.
+    let last = shop.last == "0" ? "1" : "0"
+    #expect(try keys.authenticate(String(shop.dropLast()) + last) == nil)
+    #expect(try keys.authenticate(String(shop.dropLast())) == nil)
+    #expect(try keys.authenticate("") == nil)
+    try keys.revoke(name: "webshop")
+    #expect(try keys.authenticate(shop) == nil)
+    #expect(throws: VerifierError.notFound("a live API key named webshop")) {
+      try keys.revoke(name: "webshop")
+    }
+    #expect(try keys.list().map { "\($0.name) \($0.revokedAt == nil)" } == ["console true", "webshop false"])
+    let actions = try store.auditEntries(user: nil, limit: 10).map(\.action)
+    #expect(actions.filter { $0.hasPrefix("client-key") }.count == 3)
+  }
+}

@@ -1,0 +1,317 @@
+import Foundation
+import Logging
+import NIOCore
+import OneTimePassword
+import PostgresNIO
+import Verifier
+
+/// The verifier store shared by several machines: PostgreSQL, reached through postgres-nio.
+///
+/// A factor's state moves by one statement: a conditional `UPDATE ... WHERE id = $ AND version = $`
+/// whose row, if any, feeds the audit `INSERT` of the same statement, so the acceptance and its
+/// record commit together or not at all, and of any number of nodes racing on one code exactly one
+/// changes the row. Calls block the calling thread (like the SQLite store); the HTTP service runs
+/// them on a thread pool. A lost connection fails the call with ``StoreError/unavailable(_:)``: the
+/// server rolls back whatever was not committed, and the next call connects again.
+public final class PostgresStore: VerifierStore, @unchecked Sendable {
+  let pool: ConnectionPool
+  let logger: Logger
+
+  /// Connects to `location` (up to `connections` connections) and migrates the database.
+  public init(
+    location: PostgresLocation, connections: Int = 16, logger: Logger = Logger(label: "otptoken.postgres")
+  )
+    throws(StoreError)
+  {
+    self.logger = logger
+    pool = ConnectionPool(location: location, limit: connections, logger: logger)
+    let logger = logger
+    try pool.with { connection in try Schema.migrate(connection, logger: logger) }
+  }
+
+  deinit { pool.close() }
+
+  // MARK: Running statements
+
+  @discardableResult
+  func run(_ query: PostgresQuery) throws(StoreError) -> PostgresQueryResult {
+    let logger = logger
+    return try pool.with { try $0.query(query, logger: logger).wait() }
+  }
+
+  /// Runs `body`'s statements in one transaction on one connection; an error rolls it back.
+  func transaction<T>(_ body: (Transaction) throws -> T) throws(StoreError) -> T {
+    let logger = logger
+    return try pool.with { connection in
+      let transaction = Transaction(connection: connection, logger: logger)
+      try transaction.run("BEGIN")
+      do {
+        let result = try body(transaction)
+        try transaction.run("COMMIT")
+        return result
+      } catch {
+        _ = try? transaction.run("ROLLBACK")
+        throw error
+      }
+    }
+  }
+
+  /// One connection inside a transaction.
+  struct Transaction {
+    let connection: PostgresConnection
+    let logger: Logger
+    @discardableResult
+    func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
+      try connection.query(query, logger: logger).wait()
+    }
+  }
+
+  // MARK: Rows
+
+  static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
+
+  static let insertAuditColumns = """
+    INSERT INTO audit (at, "user", factor, action, result, reason, counter_before, counter_after, source)
+    """
+
+  static func auditQuery(_ audit: AuditEntry) -> PostgresQuery {
+    """
+    \(unescaped: insertAuditColumns) VALUES (\(audit.at), \(audit.user), \(audit.factor), \(audit.action), \
+    \(audit.result), \(audit.reason), \(audit.counterBefore.map { Int64(bitPattern: $0) }), \
+    \(audit.counterAfter.map { Int64(bitPattern: $0) }), \(audit.source))
+    """
+  }
+
+  static let factorColumns = """
+    f.id, f.user_id, f.serial, f.digits, f.algorithm, f.secret, f.key_id, f.active, f.next_counter,
+    f.failures, f.throttled_until, f.hard_locked, f.pending_counter, f.pending_expiry, f.version
+    """
+
+  static func factor(_ row: PostgresRandomAccessRow, at base: Int = 0) throws -> HOTPFactorRecord {
+    let algorithmName = try row[base + 4].decode(String.self)
+    guard let algorithm = HashAlgorithm(rawValue: algorithmName) else {
+      throw StoreError.corrupt("unknown algorithm \(algorithmName)")
+    }
+    return HOTPFactorRecord(
+      id: try row[base].decode(Int64.self), userID: try row[base + 1].decode(Int64?.self),
+      serial: try row[base + 2].decode(String.self), digits: try row[base + 3].decode(Int.self),
+      algorithm: algorithm,
+      sealedSecret: SealedSecret(
+        keyID: try row[base + 6].decode(String.self),
+        combined: bytes(try row[base + 5].decode(ByteBuffer.self))),
+      active: try row[base + 7].decode(Bool.self),
+      state: HOTPState(
+        nextCounter: UInt64(bitPattern: try row[base + 8].decode(Int64.self)),
+        failures: try row[base + 9].decode(Int.self), throttledUntil: try row[base + 10].decode(Int64?.self),
+        hardLocked: try row[base + 11].decode(Bool.self),
+        pendingResyncCounter: try row[base + 12].decode(Int64?.self).map { UInt64(bitPattern: $0) },
+        pendingResyncExpiry: try row[base + 13].decode(Int64?.self),
+        version: try row[base + 14].decode(Int64.self)))
+  }
+
+  static func insertFactorQuery(_ factor: NewHOTPFactor) -> PostgresQuery {
+    """
+    INSERT INTO hotp_factors (user_id, serial, digits, algorithm, secret, key_id, active, next_counter)
+    VALUES (\(factor.userID), \(factor.serial), \(factor.digits), \(factor.algorithm.rawValue), \
+    \(ByteBuffer(bytes: factor.sealedSecret.combined)), \(factor.sealedSecret.keyID), \(factor.active), \
+    \(Int64(bitPattern: factor.counter)))
+    RETURNING id
+    """
+  }
+
+  /// The compare-and-set and its audit line as one statement: the INSERT reads the UPDATE's
+  /// returned row, so it happens exactly when the UPDATE won.
+  static func compareAndSetQuery(
+    factorID: Int64, expectedVersion: Int64, state: HOTPState, audit: AuditEntry,
+    assignTo userID: Int64? = nil
+  ) -> PostgresQuery {
+    """
+    WITH moved AS (
+      UPDATE hotp_factors
+      SET next_counter = \(Int64(bitPattern: state.nextCounter)), failures = \(state.failures), \
+    throttled_until = \(state.throttledUntil), hard_locked = \(state.hardLocked), \
+    pending_counter = \(state.pendingResyncCounter.map { Int64(bitPattern: $0) }), \
+    pending_expiry = \(state.pendingResyncExpiry), version = version + 1, \
+    user_id = COALESCE(\(userID), user_id), active = active OR \(userID != nil)
+      WHERE id = \(factorID) AND version = \(expectedVersion)
+      RETURNING id
+    )
+    \(unescaped: insertAuditColumns)
+    SELECT \(audit.at), \(audit.user), \(audit.factor), \(audit.action), \(audit.result), \(audit.reason), \
+    \(audit.counterBefore.map { Int64(bitPattern: $0) }), \(audit.counterAfter.map { Int64(bitPattern: $0) }), \
+    \(audit.source) FROM moved
+    """
+  }
+
+  // MARK: VerifierStore
+
+  public func createUser(name: String, audit: AuditEntry) throws(StoreError) -> UserRecord {
+    do {
+      return try transaction { t in
+        let rows = try t.run(
+          "INSERT INTO users (name, created_at) VALUES (\(name), \(audit.at)) ON CONFLICT (name) DO NOTHING RETURNING id"
+        )
+        guard let row = rows.first else { throw StoreError.conflict("user \(name)") }
+        try t.run(Self.auditQuery(audit))
+        return UserRecord(id: try row.decode(Int64.self), name: name)
+      }
+    }
+  }
+
+  public func user(named name: String) throws(StoreError) -> UserRecord? {
+    try decoded(run("SELECT id, name FROM users WHERE name = \(name)")) {
+      UserRecord(id: try $0.decode(Int64.self), name: try $1.decode(String.self))
+    }.first
+  }
+
+  public func users() throws(StoreError) -> [UserRecord] {
+    try decoded(run("SELECT id, name FROM users ORDER BY name")) {
+      UserRecord(id: try $0.decode(Int64.self), name: try $1.decode(String.self))
+    }
+  }
+
+  public func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
+  {
+    let rows = try run(
+      """
+      SELECT u.id, u.name, \(unescaped: Self.factorColumns)
+      FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+      WHERE u.name = \(name) ORDER BY f.id
+      """)
+    guard let first = rows.first?.makeRandomAccess() else { return nil }
+    return try decoding {
+      let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
+      let factors = try rows.map { $0.makeRandomAccess() }.filter { !$0[2].isNull }.map {
+        try Self.factor($0, at: 2)
+      }
+      return (user, factors)
+    }
+  }
+
+  public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
+    -> HOTPFactorRecord
+  {
+    try transaction { t in
+      let existing = try t.run("SELECT id FROM hotp_factors WHERE serial = \(factor.serial)")
+      guard existing.isEmpty else { throw StoreError.conflict("token \(factor.serial)") }
+      let id = try t.run(Self.insertFactorQuery(factor)).rows[0].decode(Int64.self)
+      try t.run(Self.auditQuery(audit))
+      let row = try t.run(
+        "SELECT \(unescaped: Self.factorColumns) FROM hotp_factors f WHERE f.id = \(id)"
+      ).rows[0]
+      return try Self.factor(row.makeRandomAccess())
+    }
+  }
+
+  public func importHOTPFactors(_ factors: [NewHOTPFactor], replace: Bool, audit: AuditEntry)
+    throws(StoreError)
+  {
+    let serials = factors.map(\.serial)
+    guard Set(serials).count == serials.count else { throw .conflict("a serial twice in one import") }
+    try transaction { t in
+      for serial in serials {
+        let existing = try t.run("SELECT id FROM hotp_factors WHERE serial = \(serial) FOR UPDATE")
+        if !existing.isEmpty {
+          guard replace else { throw StoreError.conflict("token \(serial)") }
+          try t.run("DELETE FROM hotp_factors WHERE serial = \(serial)")
+        }
+      }
+      for factor in factors { try t.run(Self.insertFactorQuery(factor)) }
+      try t.run(Self.auditQuery(audit))
+    }
+  }
+
+  public func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord? {
+    try decodedRows(
+      run("SELECT \(unescaped: Self.factorColumns) FROM hotp_factors f WHERE f.serial = \(serial)")
+    ) { try Self.factor($0) }.first
+  }
+
+  public func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord] {
+    try decodedRows(
+      run(
+        "SELECT \(unescaped: Self.factorColumns) FROM hotp_factors f WHERE f.user_id = \(userID) ORDER BY f.id"
+      )
+    ) { try Self.factor($0) }
+  }
+
+  public func compareAndSet(factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
+    throws(StoreError) -> Bool
+  {
+    let result = try run(
+      Self.compareAndSetQuery(
+        factorID: factorID, expectedVersion: expectedVersion, state: newState, audit: audit))
+    return result.metadata.rows == 1
+  }
+
+  public func assign(
+    factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry
+  ) throws(StoreError) -> Bool {
+    try transaction { t in
+      guard !(try t.run("SELECT id FROM users WHERE id = \(userID) FOR SHARE")).isEmpty else {
+        throw StoreError.notFound("user \(userID)")
+      }
+      let result = try t.run(
+        Self.compareAndSetQuery(
+          factorID: factorID, expectedVersion: expectedVersion, state: newState, audit: audit,
+          assignTo: userID))
+      return result.metadata.rows == 1
+    }
+  }
+
+  public func deleteHOTPFactor(id: Int64, audit: AuditEntry) throws(StoreError) {
+    try transaction { t in
+      let result = try t.run("DELETE FROM hotp_factors WHERE id = \(id)")
+      guard result.metadata.rows == 1 else { throw StoreError.notFound("factor \(id)") }
+      try t.run(Self.auditQuery(audit))
+    }
+  }
+
+  public func append(_ audit: AuditEntry) throws(StoreError) {
+    try run(Self.auditQuery(audit))
+  }
+
+  public func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry] {
+    let columns = "at, \"user\", factor, action, result, reason, counter_before, counter_after, source"
+    let rows: PostgresQueryResult
+    if let user {
+      rows = try run(
+        "SELECT \(unescaped: columns) FROM audit WHERE \"user\" = \(user) ORDER BY id DESC LIMIT \(limit)")
+    } else {
+      rows = try run("SELECT \(unescaped: columns) FROM audit ORDER BY id DESC LIMIT \(limit)")
+    }
+    return try decodedRows(rows) { row in
+      AuditEntry(
+        at: try row[0].decode(Int64.self), user: try row[1].decode(String?.self),
+        factor: try row[2].decode(String?.self), action: try row[3].decode(String.self),
+        result: try row[4].decode(String.self), reason: try row[5].decode(String.self),
+        counterBefore: try row[6].decode(Int64?.self).map { UInt64(bitPattern: $0) },
+        counterAfter: try row[7].decode(Int64?.self).map { UInt64(bitPattern: $0) },
+        source: try row[8].decode(String?.self))
+    }
+  }
+
+  // MARK: Decoding
+
+  func decoding<T>(_ body: () throws -> T) throws(StoreError) -> T {
+    do { return try body() } catch { throw pool.map(error) }
+  }
+
+  func decodedRows<T>(_ rows: PostgresQueryResult, _ body: (PostgresRandomAccessRow) throws -> T)
+    throws(StoreError)
+    -> [T]
+  {
+    try decoding { try rows.map { try body($0.makeRandomAccess()) } }
+  }
+
+  func decoded<T>(_ rows: PostgresQueryResult, _ body: (PostgresCell, PostgresCell) throws -> T)
+    throws(StoreError)
+    -> [T]
+  {
+    try decodedRows(rows) { try body($0[0], $0[1]) }
+  }
+}
+
+extension PostgresCell {
+  var isNull: Bool { bytes == nil }
+}

@@ -1,0 +1,193 @@
+import Logging
+import PostgresNIO
+import Verifier
+
+/// The PostgreSQL schema as named migrations, applied in order and never edited once shipped.
+/// The same tables as the SQLite store, in PostgreSQL's types.
+enum Schema {
+  /// The advisory lock every node takes before migrating, so nodes starting together migrate once.
+  static let migrationLock: Int64 = 0x6F74_7074_6F6B
+
+  static let migrations: [(name: String, statements: [String])] = [
+    (
+      "2026-11-21-users",
+      [
+        """
+        CREATE TABLE users (
+          id BIGSERIAL PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE,
+          created_at BIGINT NOT NULL
+        )
+        """
+      ]
+    ),
+    (
+      "2026-11-21-hotp-factors",
+      [
+        """
+        CREATE TABLE hotp_factors (
+          id BIGSERIAL PRIMARY KEY,
+          user_id BIGINT REFERENCES users(id) ON DELETE CASCADE,
+          serial TEXT NOT NULL UNIQUE,
+          digits BIGINT NOT NULL CHECK (digits BETWEEN 6 AND 8),
+          algorithm TEXT NOT NULL,
+          secret BYTEA NOT NULL,
+          key_id TEXT NOT NULL,
+          active BOOLEAN NOT NULL,
+          next_counter BIGINT NOT NULL,
+          failures BIGINT NOT NULL DEFAULT 0,
+          throttled_until BIGINT,
+          hard_locked BOOLEAN NOT NULL DEFAULT FALSE,
+          pending_counter BIGINT,
+          pending_expiry BIGINT,
+          version BIGINT NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX hotp_factors_user ON hotp_factors(user_id)",
+      ]
+    ),
+    (
+      "2026-11-21-audit",
+      [
+        """
+        CREATE TABLE audit (
+          id BIGSERIAL PRIMARY KEY,
+          at BIGINT NOT NULL,
+          "user" TEXT,
+          factor TEXT,
+          action TEXT NOT NULL,
+          result TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          counter_before BIGINT,
+          counter_after BIGINT,
+          source TEXT
+        )
+        """,
+        "CREATE INDEX audit_user ON audit(\"user\", id)",
+        """
+        CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
+        """,
+        """
+        CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only()
+        """,
+        """
+        CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()
+        """,
+      ]
+    ),
+    (
+      "2026-11-21-accounts",
+      [
+        """
+        CREATE TABLE totp_factors (
+          id BIGSERIAL PRIMARY KEY,
+          user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          secret BYTEA NOT NULL,
+          key_id TEXT NOT NULL,
+          digits BIGINT NOT NULL CHECK (digits BETWEEN 6 AND 8),
+          period BIGINT NOT NULL CHECK (period > 0),
+          algorithm TEXT NOT NULL,
+          last_step BIGINT,
+          drift BIGINT NOT NULL DEFAULT 0,
+          failures BIGINT NOT NULL DEFAULT 0,
+          throttled_until BIGINT,
+          hard_locked BOOLEAN NOT NULL DEFAULT FALSE,
+          active BOOLEAN NOT NULL DEFAULT FALSE,
+          version BIGINT NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX totp_factors_user ON totp_factors(user_id)",
+        """
+        CREATE TABLE recovery_codes (
+          id BIGSERIAL PRIMARY KEY,
+          user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          hash BYTEA NOT NULL,
+          used_at BIGINT
+        )
+        """,
+        "CREATE INDEX recovery_codes_user ON recovery_codes(user_id, hash)",
+        """
+        CREATE TABLE app_passwords (
+          id BIGSERIAL PRIMARY KEY,
+          user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          name TEXT NOT NULL,
+          hash BYTEA NOT NULL,
+          created_at BIGINT NOT NULL,
+          last_used_at BIGINT,
+          UNIQUE (user_id, name)
+        )
+        """,
+        "CREATE INDEX app_passwords_user ON app_passwords(user_id, hash)",
+        """
+        CREATE TABLE accounts (
+          user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+          password_hash TEXT,
+          second_factor_off_until BIGINT,
+          groups TEXT NOT NULL DEFAULT '[]'
+        )
+        """,
+        """
+        CREATE TABLE attempts (
+          user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          kind TEXT NOT NULL,
+          failures BIGINT NOT NULL,
+          throttled_until BIGINT,
+          version BIGINT NOT NULL,
+          PRIMARY KEY (user_id, kind)
+        )
+        """,
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+      ]
+    ),
+    (
+      "2026-11-22-client-keys",
+      [
+        """
+        CREATE TABLE client_keys (
+          id BIGSERIAL PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE,
+          scope TEXT NOT NULL,
+          hash BYTEA NOT NULL UNIQUE,
+          created_at BIGINT NOT NULL,
+          revoked_at BIGINT
+        )
+        """
+      ]
+    ),
+  ]
+
+  /// Applies the migrations this database lacks, holding the advisory lock: a node that starts
+  /// while another migrates waits, then finds nothing left to do. The lock is the session's, so a
+  /// node that dies mid-migration releases it (and its open transaction rolls back).
+  static func migrate(_ connection: PostgresConnection, logger: Logger) throws {
+    _ = try connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger).wait()
+    defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger).wait() }
+    _ = try connection.query(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+      logger: logger
+    ).wait()
+    let applied = Set(
+      try connection.query("SELECT name FROM schema_migrations", logger: logger).wait().map {
+        try $0.decode(String.self)
+      })
+    for migration in migrations where !applied.contains(migration.name) {
+      _ = try connection.query("BEGIN", logger: logger).wait()
+      do {
+        for statement in migration.statements {
+          _ = try connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).wait()
+        }
+        _ = try connection.query(
+          "INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), (extract(epoch FROM now()) * 1000)::bigint)",
+          logger: logger
+        ).wait()
+        _ = try connection.query("COMMIT", logger: logger).wait()
+      } catch {
+        _ = try? connection.query("ROLLBACK", logger: logger).wait()
+        throw error
+      }
+    }
+  }
+}

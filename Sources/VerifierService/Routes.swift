@@ -1,0 +1,272 @@
+import Foundation
+import Hummingbird
+import OneTimePassword
+import Verifier
+
+/// Request bodies. Unknown fields are ignored; missing or mistyped ones are a 400 `invalid_json`.
+struct VerifyBody: Decodable {
+  var user: String
+  var code: String
+}
+struct LoginBody: Decodable {
+  var user: String
+  var password: String?
+  var code: String?
+  /// The calling application checked the password itself: only the second step runs.
+  var passwordCheckedByCaller: Bool?
+}
+struct NewUserBody: Decodable {
+  var name: String
+  var password: String?
+}
+struct TwoCodesBody: Decodable {
+  var serial: String?
+  var codes: [String]
+}
+struct SerialBody: Decodable {
+  var serial: String?
+}
+struct CodeBody: Decodable {
+  var code: String
+}
+struct IssuerBody: Decodable {
+  var issuer: String?
+}
+struct NameBody: Decodable {
+  var name: String
+}
+
+/// A decision as answered: 200 whether accepted or refused (a refusal is an answer, not an error).
+struct DecisionAnswer: Encodable {
+  var user: String
+  var result: String
+  var reason: String
+  var factor: String?
+  var counter: UInt64?
+  var retryAfterSeconds: Int64?
+
+  init(_ decision: Decision, user: String) {
+    self.user = user
+    result = decision.isAccepted ? "accepted" : "refused"
+    reason = decision.reason.rawValue
+    factor = decision.factor
+    counter = decision.counter
+    retryAfterSeconds = decision.retryAfterMilliseconds.map { ($0 + 999) / 1000 }
+  }
+}
+
+struct LoginAnswer: Encodable {
+  var user: String
+  /// allowed, code-required, enrollment-required or refused.
+  var outcome: String
+  var via: String?
+  var deadline: Int64?
+  var reason: String?
+}
+
+extension VerifierAPI {
+  /// Every route of the API; `openapi.json` documents exactly these (a test holds them equal).
+  public var routes: [Route] {
+    [
+      Route(method: .get, path: "/health", scope: nil) { _, _ in try Self.json(["status": "ok"]) },
+      Route(method: .get, path: "/ready", scope: nil) { _, _ in try await ready() },
+      Route(method: .get, path: "/metrics", scope: nil) { _, _ in
+        Response(
+          status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+          body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+      },
+      Route(method: .get, path: "/openapi.json", scope: nil) { _, _ in
+        Response(
+          status: .ok, headers: [.contentType: "application/json"],
+          body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.openAPIDocument)))
+      },
+      Route(method: .post, path: "/v1/verify", scope: .verify) { request, context in
+        try await verify(request, context)
+      },
+      Route(method: .post, path: "/v1/login", scope: .verify) { request, context in
+        try await login(request, context)
+      },
+      Route(method: .get, path: "/v1/users", scope: .admin) { _, _ in
+        let accounts = accounts
+        let names = try await blocking { () throws(VerifierError) in
+          try storeCall { () throws(StoreError) in try accounts.store.users().map(\.name) }
+        }
+        return try Self.json(["users": names])
+      },
+      Route(method: .post, path: "/v1/users", scope: .admin) { request, context in
+        let body = try await Self.decode(NewUserBody.self, request, context)
+        let (accounts, source) = (accounts, source(context))
+        try await blocking { () throws(VerifierError) in
+          try accounts.createUser(name: body.name, password: body.password, source: source)
+        }
+        return try Self.json(["user": body.name], status: .created)
+      },
+      Route(method: .get, path: "/v1/users/{user}/factors", scope: .admin) { _, context in
+        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        return try Self.json(
+          try await blocking { () throws(VerifierError) in try accounts.factorSummary(user: user) })
+      },
+      Route(method: .post, path: "/v1/users/{user}/tokens", scope: .admin) { request, context in
+        let body = try await Self.decode(TwoCodesBody.self, request, context)
+        let (hotp, user, source) = (accounts.hotp, try context.parameters.require("user"), source(context))
+        guard let serial = body.serial else {
+          throw APIError(.badRequest, "invalid_input", "give the token's serial")
+        }
+        let codes = try Self.pair(body.codes)
+        let decision = try await blocking { () throws(VerifierError) in
+          try hotp.assign(serial: serial, to: user, codes: codes, source: source)
+        }
+        return try Self.json(DecisionAnswer(decision, user: user))
+      },
+      Route(method: .delete, path: "/v1/users/{user}/tokens/{serial}", scope: .admin) { _, context in
+        let (hotp, source) = (accounts.hotp, source(context))
+        let user = try context.parameters.require("user")
+        let serial = try context.parameters.require("serial")
+        try await blocking { () throws(VerifierError) in
+          try hotp.remove(serial: serial, user: user, source: source)
+        }
+        return Self.noContent()
+      },
+      Route(method: .post, path: "/v1/users/{user}/resync", scope: .admin) { request, context in
+        let body = try await Self.decode(TwoCodesBody.self, request, context)
+        let (hotp, user, source) = (accounts.hotp, try context.parameters.require("user"), source(context))
+        let codes = try Self.pair(body.codes)
+        let decision = try await blocking { () throws(VerifierError) in
+          try hotp.resync(user: user, serial: body.serial, codes: codes, source: source)
+        }
+        return try Self.json(DecisionAnswer(decision, user: user))
+      },
+      Route(method: .post, path: "/v1/users/{user}/unlock", scope: .admin) { request, context in
+        let body = try await Self.decode(SerialBody.self, request, context)
+        let (hotp, user, source) = (accounts.hotp, try context.parameters.require("user"), source(context))
+        try await blocking { () throws(VerifierError) in
+          try hotp.unlock(user: user, serial: body.serial, source: source)
+        }
+        return try Self.json(["user": user, "result": "unlocked"])
+      },
+      Route(method: .post, path: "/v1/users/{user}/totp", scope: .admin) { request, context in
+        let body = try await Self.decode(IssuerBody.self, request, context)
+        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let uri = try await blocking { () throws(VerifierError) in
+          try accounts.enrollTOTP(user: user, issuer: body.issuer ?? "otptoken")
+        }
+        return try Self.json(
+          ["user": user, "uri": uri.string, "secret": uri.secret.base32], status: .created)
+      },
+      Route(method: .post, path: "/v1/users/{user}/totp/confirm", scope: .admin) { request, context in
+        let body = try await Self.decode(CodeBody.self, request, context)
+        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let decision = try await blocking { () throws(VerifierError) in
+          try accounts.confirmTOTP(user: user, code: body.code)
+        }
+        return try Self.json(DecisionAnswer(decision, user: user))
+      },
+      Route(method: .post, path: "/v1/users/{user}/recovery-codes", scope: .admin) { _, context in
+        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let codes = try await blocking { () throws(VerifierError) in try accounts.newRecoveryCodes(user: user)
+        }
+        return try Self.json(["codes": codes], status: .created)
+      },
+      Route(method: .post, path: "/v1/users/{user}/app-passwords", scope: .admin) { request, context in
+        let body = try await Self.decode(NameBody.self, request, context)
+        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let password = try await blocking { () throws(VerifierError) in
+          try accounts.addAppPassword(user: user, label: body.name)
+        }
+        return try Self.json(["name": body.name, "password": password], status: .created)
+      },
+      Route(method: .delete, path: "/v1/users/{user}/app-passwords/{name}", scope: .admin) { _, context in
+        let accounts = accounts
+        let user = try context.parameters.require("user")
+        let name = try context.parameters.require("name")
+        try await blocking { () throws(VerifierError) in
+          try accounts.revokeAppPassword(user: user, label: name)
+        }
+        return Self.noContent()
+      },
+      Route(method: .get, path: "/v1/audit", scope: .admin) { request, _ in
+        let store = accounts.store
+        let user = request.uri.queryParameters["user"].map(String.init)
+        let limitText = request.uri.queryParameters["limit"].map(String.init) ?? "100"
+        guard let limit = Int(limitText), (1...10_000).contains(limit) else {
+          throw APIError(.badRequest, "invalid_input", "limit is 1 to 10000")
+        }
+        let entries = try await blocking { () throws(VerifierError) in
+          try storeCall { () throws(StoreError) in try store.auditEntries(user: user, limit: limit) }
+        }
+        return try Self.json(["entries": entries])
+      },
+    ]
+  }
+
+  // MARK: The hot routes
+
+  func verify(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+    let body = try await Self.decode(VerifyBody.self, request, context)
+    try limitUser(body.user)
+    let (accounts, source) = (accounts, source(context))
+    let start = ContinuousClock.now
+    let decision = try await blocking { () throws(VerifierError) in
+      try accounts.verify(user: body.user, code: body.code, source: source)
+    }
+    metrics.record(decision, route: "verify", duration: ContinuousClock.now - start)
+    logger.info(
+      "decision",
+      metadata: [
+        "user": "\(body.user)", "result": "\(decision.isAccepted ? "accepted" : "refused")",
+        "reason": "\(decision.reason.rawValue)", "client": "\(source)",
+      ])
+    return try Self.json(DecisionAnswer(decision, user: body.user))
+  }
+
+  func login(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+    let body = try await Self.decode(LoginBody.self, request, context)
+    try limitUser(body.user)
+    let accounts = accounts
+    let checkPassword = !(body.passwordCheckedByCaller ?? false)
+    let outcome = try await blocking { () throws(VerifierError) in
+      try accounts.login(
+        user: body.user, password: body.password, code: body.code, checkPassword: checkPassword)
+    }
+    var answer = LoginAnswer(user: body.user, outcome: "refused")
+    switch outcome {
+    case .allowed(let via): (answer.outcome, answer.via) = ("allowed", via)
+    case .allowedUntilDeadline(let deadline): (answer.outcome, answer.deadline) = ("allowed", deadline)
+    case .codeRequired: answer.outcome = "code-required"
+    case .enrollmentRequired: answer.outcome = "enrollment-required"
+    case .refused(let why): answer.reason = why
+    }
+    logger.info(
+      "login",
+      metadata: ["user": "\(body.user)", "outcome": "\(answer.outcome)", "client": "\(source(context))"])
+    return try Self.json(answer)
+  }
+
+  /// Ready when the store answers a read.
+  func ready() async throws -> Response {
+    let store = accounts.store
+    do {
+      _ = try await blocking { () throws(VerifierError) in
+        try storeCall { () throws(StoreError) in try store.loginPolicy() }
+      }
+    } catch {
+      throw APIError(.serviceUnavailable, "store_unavailable", "the store does not answer", retryAfter: 1)
+    }
+    return try Self.json(["status": "ready"])
+  }
+
+  static func pair(_ codes: [String]) throws -> (String, String) {
+    guard codes.count == 2 else {
+      throw APIError(.badRequest, "invalid_input", "give two consecutive codes")
+    }
+    return (codes[0], codes[1])
+  }
+
+  /// The API's OpenAPI 3.1 document, shipped as a resource of this module.
+  static let openAPIDocument: [UInt8] = {
+    guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+      let data = try? Data(contentsOf: url)
+    else { return Array(#"{"error":"the OpenAPI document is missing from this build"}"#.utf8) }
+    return Array(data)
+  }()
+}

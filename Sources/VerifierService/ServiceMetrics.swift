@@ -1,0 +1,61 @@
+import Prometheus
+import Verifier
+
+/// The service's Prometheus metrics: decisions by result and reason, verification latency,
+/// refusals of throttled or locked factors, answers by status and rate-limited requests.
+public struct ServiceMetrics: Sendable {
+  public let registry: PrometheusCollectorRegistry
+  let latency: DurationHistogram
+
+  public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    self.registry = registry
+    latency = registry.makeDurationHistogram(
+      descriptor: Self.name(
+        "verify_duration", unit: "seconds", "Time to decide one code, store round trips included."),
+      buckets: [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1),
+      ])
+  }
+
+  static func name(_ metric: String, unit: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(namespace: "otptoken", metricName: metric, unitName: unit, helpText: help)
+  }
+
+  static var decisions: MetricNameDescriptor {
+    name("decisions", unit: "total", "Decisions on codes, by result and reason.")
+  }
+  static var throttled: MetricNameDescriptor {
+    name("throttled_refusals", unit: "total", "Refusals of factors throttled or locked after failures.")
+  }
+  static var answers: MetricNameDescriptor {
+    name("http_responses", unit: "total", "HTTP answers by status.")
+  }
+  static var limited: MetricNameDescriptor {
+    name("rate_limited", unit: "total", "Requests refused by a rate limit.")
+  }
+
+  /// Counts a decision; throttled and locked refusals also count as throttled factors.
+  func record(_ decision: Decision, route: String, duration: Duration) {
+    registry.makeCounter(
+      descriptor: Self.decisions,
+      labels: [
+        ("route", route), ("result", decision.isAccepted ? "accepted" : "refused"),
+        ("reason", decision.reason.rawValue),
+      ]
+    ).increment()
+    if decision.reason == .throttled || decision.reason == .locked {
+      registry.makeCounter(descriptor: Self.throttled, labels: [("reason", decision.reason.rawValue)])
+        .increment()
+    }
+    latency.record(duration)
+  }
+
+  func recordAnswer(status: Int) {
+    registry.makeCounter(descriptor: Self.answers, labels: [("status", String(status))]).increment()
+  }
+
+  func recordRateLimited(_ kind: String) {
+    registry.makeCounter(descriptor: Self.limited, labels: [("by", kind)]).increment()
+  }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import OneTimePassword
+import Synchronization
+import Testing
+import Verifier
+import VerifierPostgres
+
+/// What only the PostgreSQL store has to prove: nodes migrating together, many connections racing
+/// on one code, and a connection lost in the middle of a transaction. (The conformance, decision
+/// and account suites run on it too, through ``StoreKind``.)
+@Suite(.serialized, .enabled(if: TestPostgres.url != nil)) struct PostgresTests {
+  @Test func severalNodesStartingTogetherMigrateOnce() throws {
+    let database = try TestPostgres.freshDatabase()
+    let opened = Atomic<Int>(0)
+    DispatchQueue.concurrentPerform(iterations: 6) { _ in
+      if (try? PostgresStore(location: PostgresLocation(url: database.url), connections: 1)) != nil {
+        opened.add(1, ordering: .relaxed)
+      }
+    }
+    #expect(opened.load(ordering: .relaxed) == 6)
+    #expect(try TestPostgres.psql(database.url, "SELECT count(*) FROM schema_migrations") == "5")
+    #expect(
+      try TestPostgres.psql(database.url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        == "11")
+  }
+
+  @Test func sixteenConnectionsRacingAcceptEachCodeOnce() throws {
+    let store = try PostgresStore(
+      location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 16)
+    let keys = MasterKeyRing.generate()
+    let verifier = try HOTPVerifier(store: store, keys: keys)
+    let user = try store.createUser(name: "alice", audit: Fixture.audit("user-add"))
+    _ = try store.insertHOTPFactor(
+      NewHOTPFactor(
+        userID: user.id, serial: "1", digits: 6, algorithm: .sha1,
+        sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "1")), counter: 0,
+        active: true),
+      audit: Fixture.audit("register"))
+    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
+    for round in 0..<150 {
+      let code = generator.code(counter: UInt64(round)).text
+      let accepted = Atomic<Int>(0)
+      let errors = Atomic<Int>(0)
+      DispatchQueue.concurrentPerform(iterations: 16) { _ in
+        do {
+          if try verifier.verify(user: "alice", code: code).isAccepted { accepted.add(1, ordering: .relaxed) }
+        } catch { errors.add(1, ordering: .relaxed) }
+      }
+      #expect(accepted.load(ordering: .relaxed) == 1, "round \(round)")
+      #expect(errors.load(ordering: .relaxed) == 0)
+    }
+    let log = try store.auditEntries(user: "alice", limit: 10_000).filter { $0.result == "accepted" }
+    #expect(log.count == 150 && Set(log.compactMap(\.counterBefore)).count == 150)
+  }
+
+  @Test func anUnreachableServerIsAClearError() throws {
+    let url = try #require(TestPostgres.url).replacingOccurrences(
+      of: "host=/tmp/", with: "host=/tmp/otptoken-no-such-")
+    #expect {
+      try PostgresStore(location: PostgresLocation(url: url))
+    } throws: { error in
+      guard case .unavailable(let why) = error as? StoreError else { return false }
+      return why.contains("PostgreSQL postgres at /tmp/otptoken-no-such-")
+    }
+    #expect(throws: StoreError.unavailable("not a postgres:// URL")) {
+      try PostgresLocation(url: "mysql://localhost/db")
+    }
+  }
+
+  /// A connection cut while its transaction waits: the call fails as "unavailable", the server
+  /// rolls the transaction back (no token of the import exists), and the next call reconnects.
+  @Test func aConnectionLostMidTransactionLeavesNothing() throws {
+    let database = try TestPostgres.freshDatabase()
+    let store = try PostgresStore(location: PostgresLocation(url: database.url), connections: 2)
+    let keys = MasterKeyRing.generate()
+    let factors = try (1...3).map {
+      NewHOTPFactor(
+        userID: nil, serial: "cut-\($0)", digits: 6, algorithm: .sha1,
+        sealedSecret: try keys.seal(rfcKey, context: "hotp:cut-\($0)"), counter: 0, active: false)
+    }
+    // Another session holds the audit table, so the import's last statement waits.
+    let holder = try LockHolder(url: database.url, table: "audit")
+    let outcome = Mutex<Result<Void, StoreError>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+      do {
+        try store.importHOTPFactors(factors, replace: false, audit: Fixture.audit("import"))
+        outcome.withLock { $0 = .success(()) }
+      } catch let error as StoreError { outcome.withLock { $0 = .failure(error) } } catch {}
+      done.signal()
+    }
+    // Bounded wait for the import to block on the lock, then cut its connection.
+    var terminated = ""
+    for _ in 0..<200 where terminated != "t" {
+      terminated = try TestPostgres.psql(
+        database.url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND wait_event_type = 'Lock'"
+      )
+      if terminated != "t" { usleep(20_000) }
+    }
+    #expect(terminated == "t")
+    #expect(done.wait(timeout: .now() + 30) == .success)
+    try holder.release()
+    let result = try #require(outcome.withLock { $0 })
+    guard case .failure(.unavailable) = result else {
+      Issue.record("expected an unavailable error, got \(result)")
+      return
+    }
+    #expect(try store.hotpFactor(serial: "cut-1") == nil)
+    #expect(try TestPostgres.psql(database.url, "SELECT count(*) FROM hotp_factors") == "0")
+    // The pool replaced the connection: the same import now succeeds.
+    try store.importHOTPFactors(factors, replace: false, audit: Fixture.audit("import"))
+    #expect(try store.hotpFactor(serial: "cut-3") != nil)
+  }
+
+  @Test func theAuditLogIsAppendOnly() throws {
+    let database = try TestPostgres.freshDatabase()
+    let store = try PostgresStore(location: PostgresLocation(url: database.url))
+    try store.append(Fixture.audit("something"))
+    for sql in ["UPDATE audit SET reason = 'x'", "DELETE FROM audit", "TRUNCATE audit"] {
+      #expect(try TestPostgres.refuses(database.url, sql), "\(sql) was allowed")
+    }
+    #expect(try store.auditEntries(user: nil, limit: 10).count == 1)
+  }
+}
+
+@Test func postgresRunsWhenRequired() {
+  if ProcessInfo.processInfo.environment["OTPTOKEN_REQUIRE_POSTGRES"] == "1" {
+    #expect(TestPostgres.url != nil, "make test must start a PostgreSQL server for these suites")
+  }
+}
+
+/// A psql session holding an exclusive lock on a table until released.
+final class LockHolder {
+  let process = Process()
+  let input = Pipe()
+  let output = Pipe()
+
+  init(url: String, table: String) throws {
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["psql", "-X", "-q", "-tA", "-d", url]
+    process.standardInput = input
+    process.standardOutput = output
+    try process.run()
+    try input.fileHandleForWriting.write(
+      contentsOf: Data("BEGIN;\nLOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n".utf8))
+    var seen = Data()
+    while !String(decoding: seen, as: UTF8.self).contains("locked") {
+      let chunk = output.fileHandleForReading.availableData
+      try #require(!chunk.isEmpty, "psql ended before taking the lock")
+      seen.append(chunk)
+    }
+  }
+
+  func release() throws {
+    try input.fileHandleForWriting.write(contentsOf: Data("ROLLBACK;\n\\q\n".utf8))
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+  }
+}
