@@ -128,15 +128,26 @@ let package = Package(
     ),
     .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
     .testTarget(name: "QRCodeTests", dependencies: ["QRCode"]),
+    // The throw-away PostgreSQL server of `make test`, shared by the suites that need one.
+    .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
     .testTarget(
       name: "VerifierTests",
-      dependencies: ["Verifier", "VerifierSQLite", "VerifierPostgres", "SeedImport", "OneTimePassword"],
+      dependencies: [
+        "Verifier", "VerifierSQLite", "VerifierPostgres", "SeedImport", "OneTimePassword",
+        "PostgresTestSupport",
+      ],
       resources: [.copy("PSKC")]),
     .testTarget(
       name: "VerifierServiceTests",
       dependencies: [
         "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
+      ]),
+    // Two `otptoken serve` nodes on one PostgreSQL database, hammered, killed and cut off.
+    .testTarget(
+      name: "ServiceClusterTests",
+      dependencies: [
+        "otptoken", "Verifier", "VerifierPostgres", "OneTimePassword", "PostgresTestSupport",
       ]),
     // Runs the built binary as a user would.
     .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken"]),

@@ -16,7 +16,7 @@ public struct OTPTokenCommand: AsyncParsableCommand {
       UnlockCommand.self, AuditCommand.self, ServeCommand.self, APIKeyCommand.self, ListenCommand.self,
       EnrollCommand.self, ImportCommand.self,
       AssignCommand.self,
-      BenchCommand.self, SimCommand.self, DevicesCommand.self,
+      BenchCommand.self, LoadPrepareCommand.self, SimCommand.self, DevicesCommand.self,
       TokenCommand.self,
       DoctorCommand.self,
     ])

@@ -136,8 +136,9 @@ final class ConnectionPool: @unchecked Sendable {
   }
 
   private func discard(_ connection: PostgresConnection) {
+    // The connection must outlive its close (postgres-nio checks that it was closed when freed).
     let closing: EventLoopFuture<Void> = connection.close()
-    _ = closing
+    closing.whenComplete { _ in withExtendedLifetime(connection) {} }
     condition.lock()
     open -= 1
     condition.signal()

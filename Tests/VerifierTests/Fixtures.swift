@@ -3,6 +3,7 @@ import OneTimePassword
 import Synchronization
 import Testing
 import Verifier
+import PostgresTestSupport
 import VerifierPostgres
 import VerifierSQLite
 
@@ -35,61 +36,10 @@ enum StoreKind: String, CaseIterable, Sendable {
     switch self {
     case .memory: return MemoryStore()
     case .sqlite: return try SQLiteStore(path: temporaryDirectory() + "/verifier.sqlite")
-    case .postgres: return try TestPostgres.freshStore()
+    case .postgres:
+      return try PostgresStore(
+        location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 8)
     }
-  }
-}
-
-/// The throw-away PostgreSQL server of `make test`: every store gets a database of its own.
-enum TestPostgres {
-  static var url: String? {
-    ProcessInfo.processInfo.environment["OTPTOKEN_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
-  }
-
-  /// Creates a new empty database; its URL.
-  static func freshDatabase() throws -> (name: String, url: String) {
-    let url = try #require(url)
-    let name = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-    try psql(url, "CREATE DATABASE \(name)")
-    return (name, url.replacingDatabase(with: name))
-  }
-
-  /// A store on a new empty database.
-  static func freshStore() throws -> PostgresStore {
-    try PostgresStore(location: PostgresLocation(url: freshDatabase().url), connections: 8)
-  }
-
-  /// Runs SQL through psql against `url`; what it printed (unaligned, tuples only).
-  @discardableResult
-  static func psql(_ url: String, _ sql: String) throws -> String {
-    let (status, text) = try run(url, sql)
-    try #require(status == 0, "psql failed: \(sql)")
-    return text
-  }
-
-  /// Whether psql refuses `sql`.
-  static func refuses(_ url: String, _ sql: String) throws -> Bool { try run(url, sql).status != 0 }
-
-  static func run(_ url: String, _ sql: String) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, text.trimmingCharacters(in: .whitespacesAndNewlines))
-  }
-}
-
-extension String {
-  /// This postgres:// URL with another database name.
-  func replacingDatabase(with name: String) -> String {
-    var components = URLComponents(string: self)!
-    components.path = "/" + name
-    return components.string!
   }
 }
 

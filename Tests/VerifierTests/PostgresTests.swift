@@ -1,5 +1,6 @@
 import Foundation
 import OneTimePassword
+import PostgresTestSupport
 import Synchronization
 import Testing
 import Verifier

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# HTTP load figures (docs/performance.md): wrk against `otptoken serve` on loopback, release build.
+#   1. SQLite, one node.
+#   2. PostgreSQL (a throw-away cluster), two nodes on one database, one wrk per node.
+# Every request is a fresh, valid code (otptoken load-prepare), so the figures are acceptances:
+# durable counter moves with their audit lines. A benchmark, not a test: it prints, it asserts nothing.
+# Environment: DURATION (default 10s), CONNECTIONS per wrk (default 32), USERS (default 10000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-32}
+users=${USERS:-10000}
+
+if ! command -v wrk >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
+swift build -c release --product otptoken >/dev/null
+bin=.build/release/otptoken
+work=$(mktemp -d /tmp/otptoken-load.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -d "$work/pg" ] && bash scripts/postgres.sh stop "$work/pg"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Starts `otptoken serve` with the given store options; prints its port.
+serve() {
+  local log=$1
+  shift
+  "$bin" serve --port 0 --rate-per-user 0 --rate-per-address 0 --log-level warning "$@" >"$log.out" 2>"$log.err" &
+  pids+=($!)
+  for _ in $(seq 1 200); do
+    if grep -q listening "$log.out" 2>/dev/null; then
+      sed -E 's/.*"listening":([0-9]+).*/\1/' "$log.out"
+      return
+    fi
+    sleep 0.05
+  done
+  echo "serve did not start: $(cat "$log.err")" >&2
+  exit 3
+}
+
+figure() { grep -E '^\{"requests"' || echo '{"error": "wrk printed no figures"}'; }
+
+echo "== SQLite, one node, $connections connections, $duration" >&2
+"$bin" load-prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes 20 \
+  --threads 2 --out "$work/sqlite" 2>/dev/null
+port=$(serve "$work/sqlite-node" --db "$work/load.sqlite" --key-file "$work/master.key")
+sqlite=$(wrk -t2 -c"$connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port" -- \
+  "$work/sqlite" 0 | figure)
+echo "sqlite_one_node: $sqlite"
+kill "${pids[-1]}"
+
+echo "== PostgreSQL, two nodes, $connections connections each, $duration" >&2
+url=$(bash scripts/postgres.sh start "$work/pg")
+psql -X -q -d "$url" -c "CREATE DATABASE load" >/dev/null
+url=${url/\/postgres\?/\/load?}
+"$bin" load-prepare --postgres "$url" --key-file "$work/master.key" --users "$users" --codes 20 --threads 4 \
+  --out "$work/pg-bodies" 2>/dev/null
+port_a=$(serve "$work/node-a" --postgres "$url" --key-file "$work/master.key" --threads 16)
+port_b=$(serve "$work/node-b" --postgres "$url" --key-file "$work/master.key" --threads 16)
+wrk -t2 -c"$connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port_a" -- \
+  "$work/pg-bodies" 0 >"$work/wrk-a.txt" &
+wrk_a=$!
+wrk -t2 -c"$connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port_b" -- \
+  "$work/pg-bodies" 2 >"$work/wrk-b.txt"
+wait "$wrk_a"
+echo "postgres_node_a: $(figure <"$work/wrk-a.txt")"
+echo "postgres_node_b: $(figure <"$work/wrk-b.txt")"
