@@ -28,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts `otptoken serve` with the given store options; prints its port.
+# Starts `otptoken serve` with the given store options; its port goes to LOG.port.
 serve() {
   local log=$1
   shift
@@ -36,7 +36,7 @@ serve() {
   pids+=($!)
   for _ in $(seq 1 200); do
     if grep -q listening "$log.out" 2>/dev/null; then
-      sed -E 's/.*"listening":([0-9]+).*/\1/' "$log.out"
+      sed -E 's/.*"listening":([0-9]+).*/\1/' "$log.out" >"$log.port"
       return
     fi
     sleep 0.05
@@ -50,7 +50,8 @@ figure() { grep -E '^\{"requests"' || echo '{"error": "wrk printed no figures"}'
 echo "== SQLite, one node, $connections connections, $duration" >&2
 "$bin" load-prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes 20 \
   --threads 2 --out "$work/sqlite" 2>/dev/null
-port=$(serve "$work/sqlite-node" --db "$work/load.sqlite" --key-file "$work/master.key")
+serve "$work/sqlite-node" --db "$work/load.sqlite" --key-file "$work/master.key"
+port=$(cat "$work/sqlite-node.port")
 sqlite=$(wrk -t2 -c"$connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port" -- \
   "$work/sqlite" 0 | figure)
 echo "sqlite_one_node: $sqlite"
@@ -62,8 +63,10 @@ psql -X -q -d "$url" -c "CREATE DATABASE load" >/dev/null
 url=${url/\/postgres\?/\/load?}
 "$bin" load-prepare --postgres "$url" --key-file "$work/master.key" --users "$users" --codes 20 --threads 4 \
   --out "$work/pg-bodies" 2>/dev/null
-port_a=$(serve "$work/node-a" --postgres "$url" --key-file "$work/master.key" --threads 16)
-port_b=$(serve "$work/node-b" --postgres "$url" --key-file "$work/master.key" --threads 16)
+serve "$work/node-a" --postgres "$url" --key-file "$work/master.key" --threads 16
+serve "$work/node-b" --postgres "$url" --key-file "$work/master.key" --threads 16
+port_a=$(cat "$work/node-a.port")
+port_b=$(cat "$work/node-b.port")
 wrk -t2 -c"$connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port_a" -- \
   "$work/pg-bodies" 0 >"$work/wrk-a.txt" &
 wrk_a=$!

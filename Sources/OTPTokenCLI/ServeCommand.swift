@@ -26,12 +26,16 @@ struct ServeCommand: AsyncParsableCommand {
   var ratePerAddress: Double = 1000
   @Option(help: "Verifications a second allowed per user (0: no limit); bursts of four times that.")
   var ratePerUser: Double = 5
+  @Option(help: "Seconds a checked API key is trusted before it is looked up again (0: every request).")
+  var keyCacheSeconds: Double = 1
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
   func validate() throws {
     guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
     guard (1...512).contains(threads) else { throw ValidationError("--threads must be 1 to 512") }
-    guard ratePerAddress >= 0, ratePerUser >= 0 else { throw ValidationError("rates must not be negative") }
+    guard ratePerAddress >= 0, ratePerUser >= 0, (0...300).contains(keyCacheSeconds) else {
+      throw ValidationError("rates must not be negative; --key-cache-seconds is 0 to 300")
+    }
     guard Logger.Level(rawValue: logLevel) != nil else {
       throw ValidationError("unknown --log-level \(logLevel)")
     }
@@ -55,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
       accounts: Accounts(store: store, hotp: hotp), clientKeys: ClientKeys(store: store), threads: pool,
       limits: .init(
         perAddress: (ratePerAddress, ratePerAddress * 2), perUser: (ratePerUser, ratePerUser * 4)),
-      logger: logger)
+      logger: logger, keyCacheSeconds: keyCacheSeconds)
     do {
       try await VerifierServer.run(api: api, host: host, port: port, logger: logger) { port in
         Output.json(["listening": port])

@@ -128,6 +128,9 @@ public protocol AccountStore: Sendable {
     audit: AuditEntry
   ) throws(StoreError) -> TOTPFactorRecord
   func totpFactors(userID: Int64) throws(StoreError) -> [TOTPFactorRecord]
+  /// A user and their phone-app factors in one read (the first read of every verification); nil if
+  /// there is no such user.
+  func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
   func compareAndSetTOTP(factorID: Int64, expectedVersion: Int64, newState: TOTPState, audit: AuditEntry)
     throws(StoreError) -> Bool
 
@@ -158,4 +161,13 @@ public protocol AccountStore: Sendable {
 
   func loginPolicy() throws(StoreError) -> LoginPolicy
   func setLoginPolicy(_ policy: LoginPolicy, audit: AuditEntry) throws(StoreError)
+}
+
+extension AccountStore where Self: VerifierStore {
+  /// Two reads; SQL stores override it with one.
+  public func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
+  {
+    guard let user = try user(named: name) else { return nil }
+    return (user, try totpFactors(userID: user.id))
+  }
 }

@@ -103,9 +103,16 @@ public struct Accounts: Sendable {
   }
 
   /// Which of the user's active phone-app factors a code matches, without writing anything.
-  func matchTOTP(_ code: OTPCode, user: UserRecord) throws(VerifierError) -> TOTPMatch {
-    let factors = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }.filter(
-      \.state.active)
+  func matchTOTP(_ code: OTPCode, user: UserRecord, factors: [TOTPFactorRecord]? = nil) throws(VerifierError)
+    -> TOTPMatch
+  {
+    let stored: [TOTPFactorRecord]
+    if let factors {
+      stored = factors
+    } else {
+      stored = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }
+    }
+    let factors = stored.filter(\.state.active)
     var evaluated: [TOTPFactorRecord] = []
     var blocked: Decision?
     let now = self.now
@@ -147,9 +154,17 @@ public struct Accounts: Sendable {
     -> Decision
   {
     let code = try parse(text)
-    let user = try hotp.lookUp(name)
-    for _ in 0..<HOTPVerifier.raceRetries {
-      switch try matchTOTP(code, user: user) {
+    // The user and their phone apps in one read; a retry after a lost race reads them again.
+    guard
+      case (let user, var phones)? = try storeCall({ () throws(StoreError) in
+        try store.userWithTOTPFactors(named: name)
+      })
+    else { throw .unknownUser(name) }
+    for attempt in 0..<HOTPVerifier.raceRetries {
+      if attempt > 0 {
+        phones = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }
+      }
+      switch try matchTOTP(code, user: user, factors: phones) {
       case .accepted(let factor, let next):
         guard try casTOTP(factor, next, audit(name, "totp", "verify", "accepted", "accepted")) else {
           continue

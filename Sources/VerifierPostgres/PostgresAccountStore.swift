@@ -10,21 +10,26 @@ extension PostgresStore: AccountStore {
     hard_locked, active, version
     """
 
-  static func totp(_ row: PostgresRandomAccessRow) throws -> TOTPFactorRecord {
-    let name = try row[6].decode(String.self)
+  static let joinedTOTPColumns = totpColumns.split(separator: ",").map {
+    "t." + $0.trimmingCharacters(in: .whitespacesAndNewlines)
+  }.joined(separator: ", ")
+
+  /// A phone-app factor from a row of ``totpColumns`` starting at column `b`.
+  static func totp(_ row: PostgresRandomAccessRow, at b: Int = 0) throws -> TOTPFactorRecord {
+    let name = try row[b + 6].decode(String.self)
     guard let algorithm = HashAlgorithm(rawValue: name) else {
       throw StoreError.corrupt("unknown algorithm \(name)")
     }
     return TOTPFactorRecord(
-      id: try row[0].decode(Int64.self), userID: try row[1].decode(Int64.self),
+      id: try row[b + 0].decode(Int64.self), userID: try row[b + 1].decode(Int64.self),
       sealedSecret: SealedSecret(
-        keyID: try row[3].decode(String.self), combined: bytes(try row[2].decode(ByteBuffer.self))),
-      digits: try row[4].decode(Int.self), period: try row[5].decode(Int.self), algorithm: algorithm,
+        keyID: try row[b + 3].decode(String.self), combined: bytes(try row[b + 2].decode(ByteBuffer.self))),
+      digits: try row[b + 4].decode(Int.self), period: try row[b + 5].decode(Int.self), algorithm: algorithm,
       state: TOTPState(
-        lastStep: try row[7].decode(Int64?.self), driftSteps: try row[8].decode(Int64.self),
-        failures: try row[9].decode(Int.self), throttledUntil: try row[10].decode(Int64?.self),
-        hardLocked: try row[11].decode(Bool.self), active: try row[12].decode(Bool.self),
-        version: try row[13].decode(Int64.self)))
+        lastStep: try row[b + 7].decode(Int64?.self), driftSteps: try row[b + 8].decode(Int64.self),
+        failures: try row[b + 9].decode(Int.self), throttledUntil: try row[b + 10].decode(Int64?.self),
+        hardLocked: try row[b + 11].decode(Bool.self), active: try row[b + 12].decode(Bool.self),
+        version: try row[b + 13].decode(Int64.self)))
   }
 
   public func insertTOTPFactor(
@@ -49,7 +54,24 @@ extension PostgresStore: AccountStore {
   public func totpFactors(userID: Int64) throws(StoreError) -> [TOTPFactorRecord] {
     try decodedRows(
       run("SELECT \(unescaped: Self.totpColumns) FROM totp_factors WHERE user_id = \(userID) ORDER BY id"),
-      Self.totp)
+      { try Self.totp($0) })
+  }
+
+  public func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
+  {
+    let rows = try run(
+      """
+      SELECT u.id, u.name, \(unescaped: Self.joinedTOTPColumns)
+      FROM users u LEFT JOIN totp_factors t ON t.user_id = u.id WHERE u.name = \(name) ORDER BY t.id
+      """)
+    guard let first = rows.first?.makeRandomAccess() else { return nil }
+    return try decoding {
+      let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
+      let factors = try rows.map { $0.makeRandomAccess() }.filter { !$0[2].isNull }.map {
+        try Self.totp($0, at: 2)
+      }
+      return (user, factors)
+    }
   }
 
   public func compareAndSetTOTP(

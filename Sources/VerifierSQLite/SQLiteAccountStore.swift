@@ -9,19 +9,26 @@ extension SQLiteStore: AccountStore {
     hard_locked, active, version
     """
 
-  static func totp(_ row: Row) throws -> TOTPFactorRecord {
-    let name: String = row[6]
+  /// ``totpColumns`` qualified by the table alias `t`, for joins.
+  static let joinedTOTPColumns = totpColumns.split(separator: ",").map {
+    "t." + $0.trimmingCharacters(in: .whitespacesAndNewlines)
+  }.joined(separator: ", ")
+
+  /// A phone-app factor from a row of ``totpColumns`` starting at column `base`.
+  static func totp(_ row: Row, at base: Int = 0) throws -> TOTPFactorRecord {
+    let name: String = row[base + 6]
     guard let algorithm = HashAlgorithm(rawValue: name) else {
       throw StoreError.corrupt("unknown algorithm \(name)")
     }
-    let blob: Data = row[2]
+    let blob: Data = row[base + 2]
     return TOTPFactorRecord(
-      id: row[0], userID: row[1], sealedSecret: SealedSecret(keyID: row[3], combined: Array(blob)),
-      digits: row[4],
-      period: row[5], algorithm: algorithm,
+      id: row[base], userID: row[base + 1],
+      sealedSecret: SealedSecret(keyID: row[base + 3], combined: Array(blob)), digits: row[base + 4],
+      period: row[base + 5], algorithm: algorithm,
       state: TOTPState(
-        lastStep: row[7], driftSteps: row[8], failures: row[9], throttledUntil: row[10], hardLocked: row[11],
-        active: row[12], version: row[13]))
+        lastStep: row[base + 7], driftSteps: row[base + 8], failures: row[base + 9],
+        throttledUntil: row[base + 10], hardLocked: row[base + 11], active: row[base + 12],
+        version: row[base + 13]))
   }
 
   public func insertTOTPFactor(
@@ -49,7 +56,25 @@ extension SQLiteStore: AccountStore {
       try Row.fetchAll(
         db.cachedStatement(sql: "SELECT \(Self.totpColumns) FROM totp_factors WHERE user_id = ? ORDER BY id"),
         arguments: [userID]
-      ).map(Self.totp)
+      ).map { try Self.totp($0) }
+    }
+  }
+
+  public func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
+  {
+    try read { db in
+      let rows = try Row.fetchAll(
+        db.cachedStatement(
+          sql: """
+            SELECT u.id, u.name, \(Self.joinedTOTPColumns)
+            FROM users u LEFT JOIN totp_factors t ON t.user_id = u.id WHERE u.name = ? ORDER BY t.id
+            """), arguments: [name])
+      guard let first = rows.first else { return nil }
+      let user = UserRecord(id: first[0], name: first[1])
+      let factors = try rows.filter { !$0.hasNull(atIndex: 2) }.map { row in
+        try Self.totp(row, at: 2)
+      }
+      return (user, factors)
     }
   }
 

@@ -46,12 +46,14 @@ public struct VerifierAPI: Sendable {
   let threads: NIOThreadPool
   let addressLimiter: RateLimiter
   let userLimiter: RateLimiter
+  let keyCache: KeyCache
   let logger: Logger
 
   /// `threads` must be started; the caller shuts it down after the server stops.
   public init(
     accounts: Accounts, clientKeys: ClientKeys, threads: NIOThreadPool, limits: Limits = Limits(),
     metrics: ServiceMetrics = ServiceMetrics(), logger: Logger = Logger(label: "otptoken.service"),
+    keyCacheSeconds: Double = 1,
     monotonicSeconds: @escaping @Sendable () -> Double = {
       Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
@@ -64,6 +66,7 @@ public struct VerifierAPI: Sendable {
     addressLimiter = RateLimiter(
       rate: limits.perAddress.rate, burst: limits.perAddress.burst, now: monotonicSeconds)
     userLimiter = RateLimiter(rate: limits.perUser.rate, burst: limits.perUser.burst, now: monotonicSeconds)
+    keyCache = KeyCache(seconds: keyCacheSeconds, now: monotonicSeconds)
   }
 
   /// One route: who may call it (nil: anyone, no key) and what it does.
