@@ -3,9 +3,9 @@
 # temporary directory (no TCP port, so nothing else on the machine can reach it or clash with it).
 #
 #   scripts/postgres.sh start DIR     initialise and start; prints the URL to connect with
-#   scripts/postgres.sh restart DIR   restart (fast mode), as the tests do to cut connections
+#   scripts/postgres.sh restart DIR   restart (fast mode), as the cluster test does to cut connections
 #   scripts/postgres.sh stop DIR      stop and remove DIR
-#   scripts/postgres.sh run CMD...    start one, export OTPTOKEN_TEST_POSTGRES{,_DIR}, run CMD, stop it
+#   scripts/postgres.sh run CMD...    start one, export OTPTOKEN_TEST_POSTGRES, run CMD, stop it
 #
 # PostgreSQL refuses to run as root, so as root the cluster belongs to the 'postgres' user.
 set -euo pipefail
@@ -51,7 +51,7 @@ run)
   trap 'bash "$0" stop "$dir"' EXIT
   url=$(start "$dir")
   echo "postgres: throw-away cluster at $dir" >&2
-  OTPTOKEN_TEST_POSTGRES=$url OTPTOKEN_TEST_POSTGRES_DIR=$dir OTPTOKEN_REQUIRE_POSTGRES=1 "$@"
+  OTPTOKEN_TEST_POSTGRES=$url OTPTOKEN_REQUIRE_POSTGRES=1 "$@"
   ;;
 *)
   echo "usage: $0 start|restart|stop DIR, or $0 run COMMAND..." >&2

@@ -27,7 +27,7 @@ public enum VerifierError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// What the verifier decided about a code.
 public struct Decision: Sendable, Equatable {
-  public enum Reason: String, Sendable, Codable {
+  public enum Reason: String, Sendable, Codable, CaseIterable {
     /// The code was good and is now used up.
     case accepted
     /// Good, after the second code of a two-code resync.

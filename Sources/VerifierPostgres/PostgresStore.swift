@@ -146,15 +146,13 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   // MARK: VerifierStore
 
   public func createUser(name: String, audit: AuditEntry) throws(StoreError) -> UserRecord {
-    do {
-      return try transaction { t in
-        let rows = try t.run(
-          "INSERT INTO users (name, created_at) VALUES (\(name), \(audit.at)) ON CONFLICT (name) DO NOTHING RETURNING id"
-        )
-        guard let row = rows.first else { throw StoreError.conflict("user \(name)") }
-        try t.run(Self.auditQuery(audit))
-        return UserRecord(id: try row.decode(Int64.self), name: name)
-      }
+    try transaction { t in
+      let rows = try t.run(
+        "INSERT INTO users (name, created_at) VALUES (\(name), \(audit.at)) ON CONFLICT (name) DO NOTHING RETURNING id"
+      )
+      guard let row = rows.first else { throw StoreError.conflict("user \(name)") }
+      try t.run(Self.auditQuery(audit))
+      return UserRecord(id: try row.decode(Int64.self), name: name)
     }
   }
 

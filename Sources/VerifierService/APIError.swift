@@ -50,8 +50,8 @@ public struct APIError: Error, Sendable, Equatable {
 
   static func from(_ error: VerifierError) -> APIError {
     switch error {
-    case .store(.conflict(let what)), .conflict(let what):
-      return APIError(.conflict, "conflict", "\(what) exists already")
+    case .store(.conflict): return APIError(.conflict, "conflict", error.description)
+    case .conflict(let why): return APIError(.conflict, "conflict", why)
     case .store(.notFound), .notFound: return APIError(.notFound, "not_found", error.description)
     case .unknownUser: return APIError(.notFound, "unknown_user", error.description)
     case .invalidInput(let why): return APIError(.badRequest, "invalid_input", why)

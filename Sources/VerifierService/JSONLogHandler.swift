@@ -17,7 +17,7 @@ public struct JSONLogHandler: LogHandler {
 
   public func log(event: LogEvent) {
     var object: [String: Any] = [
-      "time": ISO8601DateFormatter().string(from: Date()), "level": event.level.rawValue, "label": label,
+      "time": Date().formatted(.iso8601), "level": event.level.rawValue, "label": label,
       "message": "\(event.message)",
     ]
     for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {

@@ -209,7 +209,7 @@ extension VerifierAPI {
     let decision = try await blocking { () throws(VerifierError) in
       try accounts.verify(user: body.user, code: body.code, source: source)
     }
-    metrics.record(decision, route: "verify", duration: ContinuousClock.now - start)
+    metrics.record(decision, duration: ContinuousClock.now - start)
     logger.info(
       "decision",
       metadata: [

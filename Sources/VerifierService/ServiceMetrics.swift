@@ -6,6 +6,8 @@ import Verifier
 public struct ServiceMetrics: Sendable {
   public let registry: PrometheusCollectorRegistry
   let latency: DurationHistogram
+  /// One counter per decision reason, made once: the verify path only increments.
+  let decisionCounters: [Decision.Reason: Counter]
 
   public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
     self.registry = registry
@@ -16,6 +18,16 @@ public struct ServiceMetrics: Sendable {
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
         .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1),
       ])
+    var counters: [Decision.Reason: Counter] = [:]
+    for reason in Decision.Reason.allCases {
+      let accepted = reason == .accepted || reason == .resynced
+      counters[reason] = registry.makeCounter(
+        descriptor: Self.decisions,
+        labels: [
+          ("route", "verify"), ("result", accepted ? "accepted" : "refused"), ("reason", reason.rawValue),
+        ])
+    }
+    decisionCounters = counters
   }
 
   static func name(_ metric: String, unit: String, _ help: String) -> MetricNameDescriptor {
@@ -36,14 +48,8 @@ public struct ServiceMetrics: Sendable {
   }
 
   /// Counts a decision; throttled and locked refusals also count as throttled factors.
-  func record(_ decision: Decision, route: String, duration: Duration) {
-    registry.makeCounter(
-      descriptor: Self.decisions,
-      labels: [
-        ("route", route), ("result", decision.isAccepted ? "accepted" : "refused"),
-        ("reason", decision.reason.rawValue),
-      ]
-    ).increment()
+  func record(_ decision: Decision, duration: Duration) {
+    decisionCounters[decision.reason]?.increment()
     if decision.reason == .throttled || decision.reason == .locked {
       registry.makeCounter(descriptor: Self.throttled, labels: [("reason", decision.reason.rawValue)])
         .increment()

@@ -14,11 +14,6 @@ public enum TestPostgres {
     ProcessInfo.processInfo.environment["OTPTOKEN_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
   }
 
-  /// The cluster's directory, for restarting it.
-  public static var directory: String? {
-    ProcessInfo.processInfo.environment["OTPTOKEN_TEST_POSTGRES_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-  }
-
   /// Creates a new empty database; its name and URL.
   public static func freshDatabase() throws -> (name: String, url: String) {
     guard let url else { throw TestPostgresError(description: "OTPTOKEN_TEST_POSTGRES is not set") }
@@ -51,20 +46,9 @@ public enum TestPostgres {
     return (process.terminationStatus, text.trimmingCharacters(in: .whitespacesAndNewlines))
   }
 
-  /// Restarts the server (fast mode): every connection is cut.
-  public static func restart() throws {
-    guard let directory else { throw TestPostgresError(description: "OTPTOKEN_TEST_POSTGRES_DIR is not set") }
-    var root = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { root.deleteLastPathComponent() }
-    let script = root.appendingPathComponent("scripts/postgres.sh").path
-    guard try spawnAndWait(["/bin/bash", script, "restart", directory]) == 0 else {
-      throw TestPostgresError(description: "restart failed")
-    }
-  }
-
   /// Runs a program and waits for it with waitpid: Foundation's Process can miss the exit of a
   /// child whose own children (here the restarted server) live on.
-  static func spawnAndWait(_ arguments: [String]) throws -> Int32 {
+  public static func spawnAndWait(_ arguments: [String]) throws -> Int32 {
     var pid: pid_t = 0
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
@@ -74,6 +58,48 @@ public enum TestPostgres {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+  }
+}
+
+/// A PostgreSQL server of one test's own (scripts/postgres.sh), for a test that restarts it:
+/// restarting the shared server would cut the connections of every suite running alongside.
+public final class PrivateCluster: @unchecked Sendable {
+  public let directory: String
+  /// The cluster's maintenance database.
+  public let url: String
+
+  public init() throws {
+    var template = Array("/tmp/otptoken-pg-own.XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { throw TestPostgresError(description: "mkdtemp failed") }
+    directory = String(cString: made)
+    chmod(directory, 0o755)
+    url = "postgres://postgres@/postgres?host=\(directory)"
+    try Self.script("start")(directory)
+  }
+
+  deinit { try? Self.script("stop")(directory) }
+
+  /// Restarts the server (fast mode): every connection is cut.
+  public func restart() throws { try Self.script("restart")(directory) }
+
+  /// Creates a new empty database; its URL.
+  public func freshDatabase() throws -> String {
+    let name = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+    try TestPostgres.psql(url, "CREATE DATABASE \(name)")
+    return url.replacingDatabase(with: name)
+  }
+
+  static func script(_ verb: String) -> (String) throws -> Void {
+    { directory in
+      var root = URL(fileURLWithPath: #filePath)
+      for _ in 0..<3 { root.deleteLastPathComponent() }
+      let script = root.appendingPathComponent("scripts/postgres.sh").path
+      guard
+        try TestPostgres.spawnAndWait([
+          "/bin/bash", "-c", "bash '\(script)' \(verb) '\(directory)' >/dev/null",
+        ]) == 0
+      else { throw TestPostgresError(description: "scripts/postgres.sh \(verb) failed") }
+    }
   }
 }
 

@@ -213,7 +213,7 @@ struct CodeRecord {
   var unexpected: String?
 }
 
-@Suite(.serialized, .enabled(if: TestPostgres.url != nil && TestPostgres.directory != nil))
+@Suite(.serialized, .enabled(if: TestPostgres.url != nil))
 struct TwoNodeTests {
   static let users = 50
   static let codesPerUser = 200
@@ -222,7 +222,10 @@ struct TwoNodeTests {
   /// restarted and PostgreSQL is restarted: each of 10,000 codes is accepted exactly once.
   @Test(.timeLimit(.minutes(15)))
   func everyCodeIsAcceptedOnceAcrossTwoNodesThroughAKillAndARestart() throws {
-    let database = try TestPostgres.freshDatabase()
+    // A server of this test's own: it is restarted mid-run.
+    let cluster = try PrivateCluster()
+    defer { withExtendedLifetime(cluster) {} }  // stopped only after the nodes and the last query
+    let databaseURL = try cluster.freshDatabase()
     let folder = NSTemporaryDirectory() + "otptoken-cluster-" + UUID().uuidString.prefix(8)
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let keyFile = folder + "/master.key"
@@ -232,7 +235,7 @@ struct TwoNodeTests {
     // Users with a token each, seeded through the store; the nodes share the database and the key.
     var generators: [HOTPGenerator] = []
     do {
-      let store = try PostgresStore(location: PostgresLocation(url: database.url), connections: 2)
+      let store = try PostgresStore(location: PostgresLocation(url: databaseURL), connections: 2)
       for index in 0..<Self.users {
         let secret = OTPSecret.random(count: 20)
         generators.append(try HOTPGenerator(secret: secret))
@@ -251,18 +254,18 @@ struct TwoNodeTests {
       _ = try ClientKeys(store: store).issue(name: "unused-admin", scope: .admin)
     }
     let apiKey = try ClientKeys(
-      store: PostgresStore(location: PostgresLocation(url: database.url), connections: 1)
+      store: PostgresStore(location: PostgresLocation(url: databaseURL), connections: 1)
     ).issue(name: "hammer", scope: .verify)
 
-    let nodeA = try Node(postgres: database.url, keyFile: keyFile, log: folder + "/a.log")
-    let firstB = try Node(postgres: database.url, keyFile: keyFile, log: folder + "/b.log")
+    let nodeA = try Node(postgres: databaseURL, keyFile: keyFile, log: folder + "/a.log")
+    let firstB = try Node(postgres: databaseURL, keyFile: keyFile, log: folder + "/b.log")
     let state = RunState(ports: [nodeA.port, firstB.port], nodeB: firstB)
     defer {
       nodeA.stop()
       state.nodeB.withLock { $0.stop() }
     }
     let total = Self.users * Self.codesPerUser
-    let url = database.url
+    let url = databaseURL
 
     // Chaos, driven by progress, on a thread of its own (it blocks on processes): kill node B at
     // 25%, restart PostgreSQL at 50%, start B again at 60%.
@@ -276,7 +279,7 @@ struct TwoNodeTests {
       state.nodeB.withLock { $0.kill() }
       chaos.note("killed B at \(state.finished.load(ordering: .relaxed))")
       reach(0.5)
-      do { try TestPostgres.restart() } catch { chaos.note("restart failed: \(error)") }
+      do { try cluster.restart() } catch { chaos.note("restart failed: \(error)") }
       chaos.note("restarted PostgreSQL at \(state.finished.load(ordering: .relaxed))")
       reach(0.6)
       do {
@@ -337,7 +340,7 @@ struct TwoNodeTests {
     #expect(unseen.allSatisfy { $0.ambiguous }, "a code was refused as a replay without ever being accepted")
     // The store's own record: exactly one acceptance per code, for every code.
     let lines = try TestPostgres.psql(
-      database.url,
+      databaseURL,
       """
       SELECT count(*), count(DISTINCT ("user", counter_after)) FROM audit
       WHERE action = 'verify' AND result = 'accepted'

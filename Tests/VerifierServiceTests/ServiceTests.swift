@@ -252,6 +252,8 @@ func errorCode(_ response: TestResponse) -> String? {
       ) { response in
         #expect(response.status == .conflict)
         #expect(errorCode(response) == "conflict")
+        #expect(
+          (object(response)["error"] as? [String: Any])?["message"] as? String == "user bob exists already")
       }
       try await client.execute(
         uri: "/v1/login", method: .post, headers: bearer(verifyOnly),

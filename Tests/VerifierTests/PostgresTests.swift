@@ -29,27 +29,8 @@ import VerifierPostgres
     let store = try PostgresStore(
       location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 16)
     let keys = MasterKeyRing.generate()
-    let verifier = try HOTPVerifier(store: store, keys: keys)
-    let user = try store.createUser(name: "alice", audit: Fixture.audit("user-add"))
-    _ = try store.insertHOTPFactor(
-      NewHOTPFactor(
-        userID: user.id, serial: "1", digits: 6, algorithm: .sha1,
-        sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "1")), counter: 0,
-        active: true),
-      audit: Fixture.audit("register"))
-    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
-    for round in 0..<150 {
-      let code = generator.code(counter: UInt64(round)).text
-      let accepted = Atomic<Int>(0)
-      let errors = Atomic<Int>(0)
-      DispatchQueue.concurrentPerform(iterations: 16) { _ in
-        do {
-          if try verifier.verify(user: "alice", code: code).isAccepted { accepted.add(1, ordering: .relaxed) }
-        } catch { errors.add(1, ordering: .relaxed) }
-      }
-      #expect(accepted.load(ordering: .relaxed) == 1, "round \(round)")
-      #expect(errors.load(ordering: .relaxed) == 0)
-    }
+    try seedAlice(store, keys)
+    try raceEachCode(HOTPVerifier(store: store, keys: keys), rounds: 150)
     let log = try store.auditEntries(user: "alice", limit: 10_000).filter { $0.result == "accepted" }
     #expect(log.count == 150 && Set(log.compactMap(\.counterBefore)).count == 150)
   }
