@@ -206,7 +206,7 @@ final class Chaos: Sendable {
 /// What became of one code across both nodes and every retry.
 struct CodeRecord {
   var httpAcceptances = 0
-  /// An error came before the definitive answer: an acceptance may have committed unseen.
+  /// An error came in some round: an acceptance may have committed with its answer lost.
   var ambiguous = false
   var resolved = false
   /// An answer that is neither accepted, replay nor an error.
@@ -311,10 +311,12 @@ struct TwoNodeTests {
               record.httpAcceptances += 1
               state.acceptedBy.withLock { $0[slot] += 1 }
             }
+            // An error may hide an acceptance that committed with its answer lost, even when
+            // the other node answers "replay" in the same round.
+            if outcomes.contains(.error) { record.ambiguous = true }
             if outcomes.contains(.accepted) || outcomes.contains(.replay) {
               record.resolved = true
             } else if outcomes.contains(.error) {
-              record.ambiguous = true
               usleep(25_000)
             } else {
               record.unexpected = "\(outcomes)"
