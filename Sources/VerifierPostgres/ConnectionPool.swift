@@ -145,9 +145,15 @@ final class ConnectionPool: @unchecked Sendable {
     condition.unlock()
   }
 
+  /// Whether `error` leaves the connection unusable: anything but our own errors and ordinary
+  /// server errors. A server error with a FATAL or PANIC severity, or an SQL state of class 57P
+  /// (operator intervention, such as a terminated backend) or 08 (connection), ends the session.
   static func isConnectionError(_ error: any Error) -> Bool {
     guard let error = error as? PSQLError else { return !(error is StoreError) }
-    return error.code != .server
+    guard error.code == .server else { return true }
+    let state = error.serverInfo?[.sqlState] ?? ""
+    let severity = error.serverInfo?[.severity] ?? ""
+    return state.hasPrefix("57P") || state.hasPrefix("08") || severity == "FATAL" || severity == "PANIC"
   }
 
   /// A clear error: the SQL state decides conflicts; anything about the connection is

@@ -50,7 +50,9 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
         try transaction.run("COMMIT")
         return result
       } catch {
-        _ = try? transaction.run("ROLLBACK")
+        // A lost connection is rolled back by the server; asking it would wait on a closing
+        // connection (postgres-nio can leave that query pending), so the pool discards it instead.
+        if !ConnectionPool.isConnectionError(error) { _ = try? transaction.run("ROLLBACK") }
         throw error
       }
     }
