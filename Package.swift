@@ -11,6 +11,7 @@ let package = Package(
     .library(name: "OTPWire", targets: ["OTPWire"]),
     .library(name: "OneTimePassword", targets: ["OneTimePassword"]),
     .library(name: "TokenSimulator", targets: ["TokenSimulator"]),
+    .library(name: "TokenSimulatorUHID", targets: ["TokenSimulatorUHID"]),
     .library(name: "TokenDriver", targets: ["TokenDriver"]),
     .library(name: "Verifier", targets: ["Verifier"]),
     .library(name: "VerifierSQLite", targets: ["VerifierSQLite"]),
@@ -49,6 +50,14 @@ let package = Package(
       name: "TokenSimulator",
       dependencies: ["TokenFirmware", "OTPWire", "VirtualHID"],
       path: "firmware-sim/Sources/TokenSimulator"
+    ),
+    // Linux UHID's packed event structure as functions over bytes; reached from TokenSimulatorUHID only.
+    .target(name: "CUHID", path: "firmware-sim/Sources/CUHID"),
+    // The simulated token as a real kernel HID device (/dev/uhid -> /dev/hidrawN), for VMs.
+    .target(
+      name: "TokenSimulatorUHID",
+      dependencies: ["CUHID", "TokenSimulator", "TokenFirmware", "OTPWire"],
+      path: "firmware-sim/Sources/TokenSimulatorUHID"
     ),
     // C libraries, each reached from HIDAPITransport only.
     .systemLibrary(
@@ -112,7 +121,8 @@ let package = Package(
     .target(
       name: "OTPTokenCLI",
       dependencies: [
-        "OTPWire", "TokenSimulator", "VirtualHID", "TokenDriver", "TokenTransport", "HIDAPITransport",
+        "OTPWire", "TokenSimulator", "TokenSimulatorUHID", "VirtualHID", "TokenDriver", "TokenTransport",
+        "HIDAPITransport",
         "Verifier", "VerifierSQLite", "VerifierPostgres", "VerifierService", "SeedImport", "OneTimePassword",
         "Enrollment", "QRCode", .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -167,6 +177,11 @@ let package = Package(
       name: "TokenSimulatorTests",
       dependencies: ["TokenSimulator", "VirtualHID", "OTPWire", "OneTimePassword"],
       path: "firmware-sim/Tests/TokenSimulatorTests"
+    ),
+    .testTarget(
+      name: "TokenSimulatorUHIDTests",
+      dependencies: ["TokenSimulatorUHID", "TokenSimulator", "OTPWire", "OneTimePassword"],
+      path: "firmware-sim/Tests/TokenSimulatorUHIDTests"
     ),
   ],
   swiftLanguageModes: [.v6]

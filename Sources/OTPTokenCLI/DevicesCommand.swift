@@ -68,6 +68,7 @@ struct DevicesCommand: AsyncParsableCommand {
     var object: [String: Any] = [
       "kind": row.device.kind.rawValue, "path": row.device.path, "vendorId": Int(row.device.vendorID),
       "productId": Int(row.device.productID), "product": row.device.product,
+      "usagePage": Int(row.device.usagePage), "usage": Int(row.device.usage),
     ]
     if let serial = row.serial { object["serial"] = Int(serial) }
     if let version = row.version { object["firmware"] = version.description }

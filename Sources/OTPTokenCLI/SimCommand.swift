@@ -3,6 +3,10 @@ import Foundation
 import OTPWire
 import TokenFirmware
 import TokenSimulator
+
+#if os(Linux)
+  import TokenSimulatorUHID
+#endif
 import VirtualHID
 
 #if canImport(Glibc)
@@ -16,26 +20,38 @@ struct SimCommand: ParsableCommand {
     subcommands: [SimServe.self, SimPress.self])
 }
 
-/// The descriptor the signal handler writes to; set once before handlers are installed.
-nonisolated(unsafe) private var stopDescriptor: Int32 = -1
+/// The descriptors the signal handler writes to; set once before handlers are installed.
+nonisolated(unsafe) private var stopDescriptors: (Int32, Int32) = (-1, -1)
 
 struct SimServe: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve",
-    abstract: "Run a simulated token in the foreground, serving the virtual HID wire format.",
+    abstract:
+      "Run a simulated token in the foreground: on a Unix socket, or as a kernel HID device (--uhid).",
     discussion: """
       The token's state (serial, slots, counters) is kept in --state across restarts; the first
       start makes a fresh token. Ready when --socket accepts connections. SIGTERM or SIGINT stop it.
 
-      Example:
+      With --uhid the token also becomes a real HID device through Linux UHID (/dev/uhid, root,
+      `modprobe uhid`): the kernel creates /dev/hidrawN and hosts reach it with hidapi. A press
+      (`otptoken sim press --socket`) then types real key presses on this machine, so --uhid
+      refuses to start outside a virtual machine unless --force-outside-vm is given. The device is
+      destroyed on exit.
+
+      Examples:
         otptoken sim serve --state /tmp/token --socket /tmp/token.sock --serial 12345678
+        otptoken sim serve --uhid --state /tmp/token --socket /tmp/press.sock
       """)
 
   @Option(help: "Folder holding the token's state (created 0700).") var state: String
-  @Option(help: "Unix socket path to serve on.") var socket: String
+  @Option(help: "Unix socket path to serve on (with --uhid optional: presses come through it).")
+  var socket: String?
   @Option(help: "Serial number of a fresh token (random if omitted).") var serial: UInt32?
   @Option(help: "USB product ID to present, in hex (default 0407, YubiKey 5 OTP+FIDO+CCID).")
   var productId: String = "0407"
+  @Flag(help: "Also register the token with the kernel through /dev/uhid (Linux, root, a VM).") var uhid =
+    false
+  @Flag(help: "Allow --uhid on a machine that is not a virtual machine.") var forceOutsideVm = false
   @Flag(help: "Print one JSON object when ready.") var json = false
 
   func run() throws {
@@ -45,31 +61,90 @@ struct SimServe: ParsableCommand {
     if let serial, serial == 0 || serial > 99_999_999 {
       throw CLIFailure(.usage, "--serial must be 1 to 99999999", json: json)
     }
+    guard uhid || socket != nil else {
+      throw CLIFailure(.usage, "give --socket, --uhid, or both", json: json)
+    }
+    #if os(Linux)
+      if uhid && !forceOutsideVm && !VirtualMachineCheck.current() {
+        throw CLIFailure(.environment, "\(UHIDError.notInVirtualMachine)", json: json)
+      }
+    #else
+      if uhid { throw CLIFailure(.environment, "--uhid needs Linux", json: json) }
+    #endif
     var identity = TokenIdentity.yubiKey5
     identity.productID = product
     let token: SimulatedToken
-    let server: VirtualHIDServer
     do {
       let store = try DirectoryStateStore(directory: state)
       token = try SimulatedToken(serial: serial, identity: identity, store: store, clock: .system)
-      server = try VirtualHIDServer(socketPath: socket, token: token)
     } catch {
       throw CLIFailure(.environment, "\(error)", json: json)
     }
-    stopDescriptor = server.stopDescriptor
+    #if os(Linux)
+      if uhid { return try serveUHID(token) }
+    #endif
+    let server: VirtualHIDServer
+    do {
+      server = try VirtualHIDServer(socketPath: socket ?? "", token: token)
+    } catch {
+      throw CLIFailure(.environment, "\(error)", json: json)
+    }
+    handleStopSignals(server.stopDescriptor, -1)
+    announce(token, "serving on \(socket ?? "")")
+    server.run()
+    Output.stderr("otptoken: simulated token \(token.serial) stopped")
+  }
+
+  #if os(Linux)
+    /// The kernel device on this thread; the press socket, if any, on a thread of its own.
+    private func serveUHID(_ token: SimulatedToken) throws {
+      let device: UHIDFrontEnd
+      var server: VirtualHIDServer?
+      do {
+        device = try UHIDFrontEnd(token: token) { Output.stderr("otptoken: \($0)") }
+        if let socket {
+          server = try VirtualHIDServer(socketPath: socket, token: token) { reports in
+            do { try device.type(reports) } catch { Output.stderr("otptoken: \(error)") }
+          }
+        }
+        try device.create()
+      } catch {
+        throw CLIFailure(.environment, "\(error)", json: json)
+      }
+      handleStopSignals(device.stopDescriptor, server?.stopDescriptor ?? -1)
+      let socketThread = server.map { server in
+        let thread = Thread { server.run() }
+        thread.start()
+        return thread
+      }
+      announce(
+        token, "registered as \(device.name) through UHID" + (socket.map { ", presses on \($0)" } ?? ""))
+      device.run()
+      server?.stop()
+      while socketThread?.isFinished == false { usleep(1000) }
+      Output.stderr("otptoken: simulated token \(token.serial) stopped; UHID device destroyed")
+    }
+  #endif
+
+  private func handleStopSignals(_ first: Int32, _ second: Int32) {
+    stopDescriptors = (first, second)
     let handler: @convention(c) (Int32) -> Void = { _ in
       var byte: UInt8 = 1
-      _ = write(stopDescriptor, &byte, 1)
+      _ = write(stopDescriptors.0, &byte, 1)
+      if stopDescriptors.1 >= 0 { _ = write(stopDescriptors.1, &byte, 1) }
     }
     signal(SIGTERM, handler)
     signal(SIGINT, handler)
     signal(SIGPIPE, SIG_IGN)
+  }
+
+  private func announce(_ token: SimulatedToken, _ how: String) {
     if json {
-      Output.json(["ok": true, "socket": socket, "serial": Int(token.serial)])
+      var object: [String: Any] = ["ok": true, "serial": Int(token.serial), "uhid": uhid]
+      if let socket { object["socket"] = socket }
+      Output.json(object)
     }
-    Output.stderr("otptoken: simulated token \(token.serial) serving on \(socket)")
-    server.run()
-    Output.stderr("otptoken: simulated token \(token.serial) stopped")
+    Output.stderr("otptoken: simulated token \(token.serial) \(how)")
   }
 }
 

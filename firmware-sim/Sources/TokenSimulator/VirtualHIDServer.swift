@@ -22,6 +22,7 @@ public final class VirtualHIDServer: @unchecked Sendable {
   private let wakeRead: Int32
   private let wakeWrite: Int32
   private var clients: [Int32: Client] = [:]
+  private let typed: @Sendable ([KeyboardReport]) -> Void
 
   private struct Client {
     var decoder = VirtualHIDDecoder()
@@ -29,10 +30,15 @@ public final class VirtualHIDServer: @unchecked Sendable {
     var closeAfterFlush = false
   }
 
-  /// Binds the socket; the token is served once ``run()`` is called.
-  public init(socketPath: String, token: SimulatedToken) throws {
+  /// Binds the socket; the token is served once ``run()`` is called. `typed` also receives what
+  /// each press typed (the UHID front end sends it to the kernel).
+  public init(
+    socketPath: String, token: SimulatedToken,
+    typed: @escaping @Sendable ([KeyboardReport]) -> Void = { _ in }
+  ) throws {
     self.socketPath = socketPath
     self.token = token
+    self.typed = typed
     listenFD = try UnixSocket.listen(path: socketPath)
     var fds: [Int32] = [0, 0]
     guard pipe(&fds) == 0 else { throw VirtualHIDError.io("pipe failed") }
@@ -181,6 +187,7 @@ public final class VirtualHIDServer: @unchecked Sendable {
         return refuse(fd, "PRESS carries one byte, the slot 1 or 2")
       }
       let reports = token.press(slot)
+      typed(reports)
       for client in clients.keys.sorted() {
         for report in reports { send(VirtualHIDMessage(.input, payload: report.bytes), to: client) }
       }
