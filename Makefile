@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: setup build test demo bench man format clean udev-check
+.PHONY: setup build test demo bench man format clean udev-check uhid-lane
 
 setup:
 	@bash scripts/setup.sh
@@ -12,9 +12,15 @@ setup:
 build: setup
 	$(SWIFT) build --build-tests
 
-# The PostgreSQL suites run against a throw-away cluster started and removed around the tests.
+# The PostgreSQL suites run against a throw-away cluster started and removed around the tests;
+# then the real-kernel lane: a VM where the simulated token is a /dev/hidraw device (UHID).
 test: build udev-check
 	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
+	@bash scripts/uhid-lane.sh $(BIN)/otptoken
+
+# Only the real-kernel lane (installs qemu, a kernel and virtme-ng when missing; about 2 minutes).
+uhid-lane: build
+	@bash scripts/uhid-lane.sh $(BIN)/otptoken
 
 udev-check:
 	@bash udev/check.sh
