@@ -112,16 +112,20 @@ struct SimServe: ParsableCommand {
         throw CLIFailure(.environment, "\(error)", json: json)
       }
       handleStopSignals(device.stopDescriptor, server?.stopDescriptor ?? -1)
-      let socketThread = server.map { server in
-        let thread = Thread { server.run() }
-        thread.start()
-        return thread
+      let socketDone = DispatchSemaphore(value: 0)
+      if let server {
+        Thread {
+          server.run()
+          socketDone.signal()
+        }.start()
       }
       announce(
         token, "registered as \(device.name) through UHID" + (socket.map { ", presses on \($0)" } ?? ""))
       device.run()
-      server?.stop()
-      while socketThread?.isFinished == false { usleep(1000) }
+      if let server {
+        server.stop()
+        socketDone.wait()
+      }
       Output.stderr("otptoken: simulated token \(token.serial) stopped; UHID device destroyed")
     }
   #endif
