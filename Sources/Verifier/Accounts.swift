@@ -154,6 +154,8 @@ public struct Accounts: Sendable {
     -> Decision
   {
     let code = try parse(text)
+    // Most users have hardware tokens only: one store job where the store can check that.
+    if let decision = try hotp.verifyIfNoPhoneApps(user: name, code: text, source: source) { return decision }
     // The user and their phone apps in one read; a retry after a lost race reads them again.
     guard
       case (let user, var phones)? = try storeCall({ () throws(StoreError) in

@@ -37,14 +37,40 @@ public struct HOTPVerifier: Sendable {
     throws(VerifierError) -> Decision
   {
     let code = try Self.parseCode(text)
-    for _ in 0..<Self.raceRetries {
-      let result: VerificationPlan?
-      do {
-        result = try store.decideAndApply(userNamed: name) { user, factors in
+    let decision = try decide(name) { () throws -> HardwareOnlyOutcome in
+      .decided(
+        try store.decideAndApply(userNamed: name) { user, factors in
           var plan = try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
           if !recordNoFactor && plan.decision.reason == .noFactor { plan.writes = [] }
           return plan
-        }
+        })
+    }
+    guard let decision else { throw .store(.unavailable("the store declined a plain verification")) }
+    return decision
+  }
+
+  /// ``verify(user:code:source:recordNoFactor:)`` in one store job when the user has no phone apps
+  /// (the common case, and the hot path of the service); nil, having changed nothing, when the
+  /// user has phone apps or the store cannot tell in that job: the caller looks at them first.
+  public func verifyIfNoPhoneApps(user name: String, code text: String, source: String? = nil)
+    throws(VerifierError) -> Decision?
+  {
+    let code = try Self.parseCode(text)
+    return try decide(name) { () throws -> HardwareOnlyOutcome in
+      try store.decideAndApplyIfNoPhoneApps(userNamed: name) { user, factors in
+        try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+      }
+    }
+  }
+
+  /// Runs a store job until its compare-and-sets win, mapping its errors.
+  private func decide(_ name: String, _ job: () throws -> HardwareOnlyOutcome) throws(VerifierError)
+    -> Decision?
+  {
+    for _ in 0..<Self.raceRetries {
+      let outcome: HardwareOnlyOutcome
+      do {
+        outcome = try job()
       } catch let error as VerifierError {
         throw error
       } catch let error as StoreError {
@@ -52,8 +78,11 @@ public struct HOTPVerifier: Sendable {
       } catch {
         throw .store(.unavailable("\(error)"))
       }
-      guard let result else { throw .unknownUser(name) }
-      if !result.lost { return result.decision }
+      switch outcome {
+      case .mayHavePhoneApps: return nil
+      case .decided(nil): throw .unknownUser(name)
+      case .decided(let result?): if !result.lost { return result.decision }
+      }
     }
     throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
   }

@@ -50,6 +50,14 @@ public protocol VerifierStore: Sendable {
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) throws -> VerificationPlan?
 
+  /// ``decideAndApply(userNamed:_:)`` for a user without phone apps, checked in the same job, so a
+  /// store that can do both at once spares the verifier a separate read of the phone apps.
+  /// Answers ``HardwareOnlyOutcome/mayHavePhoneApps`` (deciding nothing) otherwise, and by default.
+  func decideAndApplyIfNoPhoneApps(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome
+
   /// Moves a factor's state if its version is still `expectedVersion`, appending `audit` in the same
   /// transaction. Returns false, changing nothing, if another request moved it first.
   func compareAndSet(
@@ -90,7 +98,21 @@ public struct VerificationPlan: Sendable {
   }
 }
 
+/// What ``VerifierStore/decideAndApplyIfNoPhoneApps(userNamed:_:)`` did.
+public enum HardwareOnlyOutcome: Sendable {
+  /// The user has no phone apps: decided and applied as ``VerifierStore/decideAndApply(userNamed:_:)``
+  /// (nil: no such user).
+  case decided(VerificationPlan?)
+  /// Nothing decided: the user has phone apps, or the store cannot tell in the same job.
+  case mayHavePhoneApps
+}
+
 extension VerifierStore {
+  public func decideAndApplyIfNoPhoneApps(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome { .mayHavePhoneApps }
+
   /// One read, then the writes one by one, each compare-and-set on its own: correct for any store,
   /// since every state change is conditional on the version that was read.
   public func decideAndApply(

@@ -459,24 +459,46 @@ extension SQLiteStore {
   ) throws -> VerificationPlan? {
     try write { db -> VerificationPlan? in
       guard let (user, factors) = try Self.userWithFactors(db, name) else { return nil }
-      var result = try plan(user, factors)
-      for item in result.writes {
-        switch item {
-        case .compareAndSet(let id, let version, let state, let audit):
-          try db.cachedStatement(sql: Self.casSQL).execute(
-            arguments: Self.stateArguments(state) + [id, version])
-          guard db.changesCount == 1 else {
-            result.lost = true
-            throw LostRace(plan: result)
-          }
-          try Self.insert(audit, db)
-        case .append(let audit): try Self.insert(audit, db)
-        }
-      }
-      return result
+      return try Self.apply(plan(user, factors), db)
     } catchingLostRace: {
       $0
     }
+  }
+
+  /// Reads the user, their tokens and whether they have phone apps in the writer's job: one hop.
+  public func decideAndApplyIfNoPhoneApps(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome {
+    try write { db -> HardwareOnlyOutcome in
+      guard let (user, factors) = try Self.userWithFactors(db, name) else { return .decided(nil) }
+      let phones = try Bool.fetchOne(
+        db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ?)"),
+        arguments: [user.id])
+      if phones != false { return .mayHavePhoneApps }
+      return .decided(try Self.apply(plan(user, factors), db))
+    } catchingLostRace: {
+      .decided($0)
+    }
+  }
+
+  /// Applies a plan's writes inside the writer's transaction; a lost compare-and-set throws
+  /// ``LostRace`` so the whole job rolls back.
+  static func apply(_ plan: VerificationPlan, _ db: Database) throws -> VerificationPlan {
+    var result = plan
+    for item in result.writes {
+      switch item {
+      case .compareAndSet(let id, let version, let state, let audit):
+        try db.cachedStatement(sql: casSQL).execute(arguments: stateArguments(state) + [id, version])
+        guard db.changesCount == 1 else {
+          result.lost = true
+          throw LostRace(plan: result)
+        }
+        try insert(audit, db)
+      case .append(let audit): try insert(audit, db)
+      }
+    }
+    return result
   }
 
   /// Thrown inside a write job to roll back its savepoint when a compare-and-set lost.

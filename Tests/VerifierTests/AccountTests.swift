@@ -214,3 +214,42 @@ struct AccountFixture {
     #expect(!PasswordHash.verify("pw", against: "pbkdf2-sha256$x$y$z"))
   }
 }
+
+@Suite struct OneJobVerificationTests {
+  /// The service's hot path: on SQLite one writer job decides for a user with hardware tokens only;
+  /// once the user has a phone app it declines, changing nothing, and `Accounts.verify` takes the
+  /// path that looks at the phone apps first. Stores without such a job always decline.
+  @Test(arguments: [StoreKind.sqlite, .memory])
+  func decidesInOneJobOnlyForUsersWithoutPhoneApps(kind: StoreKind) throws {
+    let store = try kind.make()
+    let keys = MasterKeyRing.generate()
+    try seedAlice(store, keys)
+    let hotp = try HOTPVerifier(store: store, keys: keys, settings: VerifierSettings(), clock: ManualClock())
+    let accounts = Accounts(store: store, hotp: hotp)
+    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
+    let code = { (counter: UInt64) in generator.code(counter: counter).text }
+
+    let first = try hotp.verifyIfNoPhoneApps(user: "alice", code: code(0))
+    if kind == .sqlite {
+      #expect(first?.isAccepted == true)
+    } else {
+      #expect(first == nil)
+      #expect(try accounts.verify(user: "alice", code: code(0)).isAccepted)
+    }
+    if kind == .sqlite {
+      #expect(throws: VerifierError.unknownUser("bob")) {
+        try hotp.verifyIfNoPhoneApps(user: "bob", code: code(1))
+      }
+    } else {
+      #expect(try hotp.verifyIfNoPhoneApps(user: "bob", code: code(1)) == nil)
+    }
+
+    _ = try accounts.enrollTOTP(user: "alice")
+    let audit = try store.auditEntries(user: nil, limit: 1000).count
+    #expect(try hotp.verifyIfNoPhoneApps(user: "alice", code: code(1)) == nil)
+    #expect(try store.auditEntries(user: nil, limit: 1000).count == audit)
+    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 1)
+    #expect(try accounts.verify(user: "alice", code: code(1)).isAccepted)
+    #expect(try accounts.verify(user: "alice", code: code(1)).reason == .replay)
+  }
+}
