@@ -100,10 +100,17 @@ public struct VerifierAPI: Sendable {
       throw APIError.unauthenticated()
     }
     let presented = String(header.dropFirst("Bearer ".count))
-    let keys = clientKeys
-    guard let client = try await blocking({ () throws(VerifierError) in try keys.authenticate(presented) })
-    else {
-      throw APIError.unauthenticated()
+    let client: ClientKeyRecord
+    if let cached = keyCache.lookUp(presented) {
+      client = cached
+    } else {
+      let keys = clientKeys
+      guard let checked = try await blocking({ () throws(VerifierError) in try keys.authenticate(presented) })
+      else {
+        throw APIError.unauthenticated()
+      }
+      keyCache.store(presented, checked)
+      client = checked
     }
     if scope == .admin && client.scope != .admin { throw APIError.forbidden() }
     return client
