@@ -7,16 +7,20 @@ import GRDB
 /// With synchronous=FULL a commit costs a disk flush (about 0.3 ms here); writes that arrive while
 /// one commit is in flight wait and go in the next, so throughput grows with concurrency while each
 /// caller still returns only after its write is durable. Leader and followers, no extra thread:
-/// the first caller that finds no commit running commits everything pending.
+/// the first caller that finds no commit running commits everything pending, then wakes each
+/// follower of the batch on its own semaphore (never all waiters at once), and hands the lead to
+/// the oldest write still pending.
 final class GroupCommit: @unchecked Sendable {
   private final class Job {
     let body: (Database) throws -> Any
+    /// Written by the leader before it signals `wake`; nil on wake-up means "lead the next commit".
     var result: Result<Any, any Error>?
+    let wake = DispatchSemaphore(value: 0)
     init(_ body: @escaping (Database) throws -> Any) { self.body = body }
   }
 
   private let pool: DatabasePool
-  private let condition = NSCondition()
+  private let lock = NSLock()
   private var pending: [Job] = []
   private var committing = false
   /// The most writes one transaction takes.
@@ -26,30 +30,37 @@ final class GroupCommit: @unchecked Sendable {
 
   func write<T>(_ body: @escaping (Database) throws -> T) throws -> T {
     let job = Job { try body($0) }
-    condition.lock()
+    lock.lock()
     pending.append(job)
-    while job.result == nil {
-      if committing {
-        condition.wait()
-        continue
-      }
-      committing = true
+    let leads = !committing
+    committing = true
+    lock.unlock()
+    if !leads { job.wake.wait() }
+    if job.result == nil { lead(until: job) }
+    return try job.result!.get() as! T
+  }
+
+  /// Commits batches until `mine` is done, then passes the lead to the oldest pending job, if any.
+  private func lead(until mine: Job) {
+    while mine.result == nil {
+      lock.lock()
       let batch = Array(pending.prefix(maximumBatch))
       pending.removeFirst(batch.count)
-      condition.unlock()
+      lock.unlock()
       let outcome = commit(batch)
-      condition.lock()
       for (index, item) in batch.enumerated() {
         switch outcome {
         case .success(let results): item.result = results[index]
         case .failure(let error): item.result = .failure(error)
         }
+        if item !== mine { item.wake.signal() }
       }
-      committing = false
-      condition.broadcast()
     }
-    condition.unlock()
-    return try job.result!.get() as! T
+    lock.lock()
+    let next = pending.first
+    if next == nil { committing = false }
+    lock.unlock()
+    next?.wake.signal()  // its result is nil: it leads
   }
 
   private func commit(_ batch: [Job]) -> Result<[Result<Any, any Error>], any Error> {
