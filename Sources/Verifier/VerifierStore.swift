@@ -120,7 +120,12 @@ extension VerifierStore {
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) throws -> VerificationPlan? {
     guard let (user, factors) = try userWithHOTPFactors(named: name) else { return nil }
-    var result = try plan(user, factors)
+    return try applyOneByOne(plan(user, factors))
+  }
+
+  /// A plan's writes one by one; a compare-and-set that lost marks the plan `lost` and stops.
+  public func applyOneByOne(_ plan: VerificationPlan) throws -> VerificationPlan {
+    var result = plan
     for write in result.writes {
       switch write {
       case .compareAndSet(let id, let version, let state, let audit):

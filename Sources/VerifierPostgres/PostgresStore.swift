@@ -188,6 +188,32 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     }
   }
 
+  /// One round trip reads the user, their tokens and whether they have phone apps; the writes
+  /// follow as one statement each (a compare-and-set carries its audit line).
+  public func decideAndApplyIfNoPhoneApps(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome {
+    let rows = try run(
+      """
+      SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \
+      \(unescaped: Self.factorColumns)
+      FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+      WHERE u.name = \(name) ORDER BY f.id
+      """)
+    guard let first = rows.first?.makeRandomAccess() else { return .decided(nil) }
+    let read = try decoding { () -> (UserRecord, [HOTPFactorRecord])? in
+      guard try !first[2].decode(Bool.self) else { return nil }
+      let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
+      let factors = try rows.map { $0.makeRandomAccess() }.filter { !$0[3].isNull }.map {
+        try Self.factor($0, at: 3)
+      }
+      return (user, factors)
+    }
+    guard let (user, factors) = read else { return .mayHavePhoneApps }
+    return .decided(try applyOneByOne(plan(user, factors)))
+  }
+
   public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
     -> HOTPFactorRecord
   {
