@@ -264,11 +264,43 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   public func compareAndSet(factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
     throws(StoreError) -> Bool
   {
-    let result = try run(
-      Self.compareAndSetQuery(
-        factorID: factorID, expectedVersion: expectedVersion, state: newState, audit: audit))
-    return result.metadata.rows == 1
+    let binds =
+      [
+        .init(int64: Int64(bitPattern: newState.nextCounter)), .init(int64: Int64(newState.failures)),
+        Self.bind(newState.throttledUntil), .init(bool: newState.hardLocked),
+        Self.bind(newState.pendingResyncCounter.map { Int64(bitPattern: $0) }),
+        Self.bind(newState.pendingResyncExpiry), .init(int64: factorID), .init(int64: expectedVersion),
+      ] + Self.auditBinds(audit)
+    let pool = pool
+    return try pool.with { try pool.executeCountingRows(Self.preparedCompareAndSet, binds, on: $0) } == 1
   }
+
+  /// The verification's compare-and-set and its audit line as one prepared statement.
+  static let preparedCompareAndSet = """
+    WITH moved AS (
+      UPDATE hotp_factors SET next_counter = $1::bigint, failures = $2::bigint, throttled_until = $3::bigint,
+        hard_locked = $4::boolean, pending_counter = $5::bigint, pending_expiry = $6::bigint,
+        version = version + 1
+      WHERE id = $7::bigint AND version = $8::bigint
+      RETURNING id
+    )
+    \(insertAuditColumns)
+    SELECT $9::bigint, $10::text, $11::text, $12::text, $13::text, $14::text, $15::bigint, $16::bigint,
+      $17::text FROM moved
+    RETURNING id
+    """
+
+  static func auditBinds(_ audit: AuditEntry) -> [PostgresData] {
+    [
+      .init(int64: audit.at), bind(audit.user), bind(audit.factor), .init(string: audit.action),
+      .init(string: audit.result), .init(string: audit.reason),
+      bind(audit.counterBefore.map { Int64(bitPattern: $0) }),
+      bind(audit.counterAfter.map { Int64(bitPattern: $0) }), bind(audit.source),
+    ]
+  }
+
+  static func bind(_ value: Int64?) -> PostgresData { value.map { .init(int64: $0) } ?? .init(type: .int8) }
+  static func bind(_ value: String?) -> PostgresData { value.map { .init(string: $0) } ?? .init(type: .text) }
 
   public func assign(
     factorID: Int64, to userID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry

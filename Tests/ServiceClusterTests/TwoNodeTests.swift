@@ -291,7 +291,9 @@ struct TwoNodeTests {
       chaos.finish()
     }
 
-    // One thread per user: each sends its codes in order, every code to both nodes at once.
+    // One thread per user: each sends its codes in order, every code to both nodes at once. Past
+    // the deadline nothing is retried, so a broken service fails the test in minutes, not hours.
+    let deadline = ContinuousClock.now + .seconds(480)
     let results = Mutex<[CodeRecord]>([])
     let workers = DispatchGroup()
     for index in 0..<Self.users {
@@ -304,7 +306,7 @@ struct TwoNodeTests {
         for counter in 0..<Self.codesPerUser {
           let code = generator.code(counter: UInt64(counter)).text
           var record = CodeRecord()
-          for _ in 0..<400 where !record.resolved {
+          for _ in 0..<400 where !record.resolved && ContinuousClock.now < deadline {
             let sent = clients.map { $0.send(user: "user\(index)", code: code) }
             let outcomes = zip(clients, sent).map { $1 ? $0.receive() : .error }
             for (slot, outcome) in outcomes.enumerated() where outcome == .accepted {
