@@ -83,7 +83,8 @@ final class ConnectionPool: @unchecked Sendable {
   /// Runs a hot statement as a prepared statement on `connection`: parsed and planned once per
   /// connection instead of on every call (which cost PostgreSQL more CPU than running it). `sql`
   /// names its parameters' types with casts (`$1::bigint`), since they are bound untyped. Only for
-  /// statements whose rows are counted, not read: this API reports text columns in binary.
+  /// statements whose rows are counted, not read: this API describes the columns as text while
+  /// they arrive in binary, so decoding them fails.
   func executeCountingRows(_ sql: String, _ binds: [PostgresData], on connection: PostgresConnection) throws
     -> Int
   {
