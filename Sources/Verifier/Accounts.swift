@@ -154,14 +154,18 @@ public struct Accounts: Sendable {
     -> Decision
   {
     let code = try parse(text)
-    // Most users have hardware tokens only: one store job where the store can check that.
-    if let decision = try hotp.verifyIfNoPhoneApps(user: name, code: text, source: source) { return decision }
-    // The user and their phone apps in one read; a retry after a lost race reads them again.
-    guard
-      case (let user, var phones)? = try storeCall({ () throws(StoreError) in
-        try store.userWithTOTPFactors(named: name)
-      })
-    else { throw .unknownUser(name) }
+    // Most users have hardware tokens only: one store job decides where the store can tell.
+    var known: (UserRecord, [TOTPFactorRecord])?
+    switch try hotp.verifyIfNoPhoneApps(user: name, code: text, source: source) {
+    case .decided(let decision): return decision
+    case .phoneApps(let read): known = read
+    }
+    // The user and their phone apps (read by that job, or now); a retry after a lost race reads
+    // them again.
+    if known == nil {
+      known = try storeCall { () throws(StoreError) in try store.userWithTOTPFactors(named: name) }
+    }
+    guard case (let user, var phones)? = known else { throw .unknownUser(name) }
     for attempt in 0..<HOTPVerifier.raceRetries {
       if attempt > 0 {
         phones = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }

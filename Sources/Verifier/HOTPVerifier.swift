@@ -37,7 +37,7 @@ public struct HOTPVerifier: Sendable {
     throws(VerifierError) -> Decision
   {
     let code = try Self.parseCode(text)
-    let decision = try decide(name) { () throws -> HardwareOnlyOutcome in
+    let outcome = try decide(name) { () throws -> HardwareOnlyOutcome in
       .decided(
         try store.decideAndApply(userNamed: name) { user, factors in
           var plan = try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
@@ -45,15 +45,25 @@ public struct HOTPVerifier: Sendable {
           return plan
         })
     }
-    guard let decision else { throw .store(.unavailable("the store declined a plain verification")) }
+    guard case .decided(let decision) = outcome else {
+      throw .store(.unavailable("the store declined a plain verification"))
+    }
     return decision
   }
 
+  /// What ``verifyIfNoPhoneApps(user:code:source:)`` did.
+  public enum HardwareOnlyResult: Sendable {
+    /// The user has no phone apps: decided on their tokens.
+    case decided(Decision)
+    /// Nothing decided or written: the user has phone apps (as read in the same job, if the store
+    /// could), which the caller looks at first.
+    case phoneApps((UserRecord, [TOTPFactorRecord])?)
+  }
+
   /// ``verify(user:code:source:recordNoFactor:)`` in one store job when the user has no phone apps
-  /// (the common case, and the hot path of the service); nil, having changed nothing, when the
-  /// user has phone apps or the store cannot tell in that job: the caller looks at them first.
+  /// (the common case, and the hot path of the service).
   public func verifyIfNoPhoneApps(user name: String, code text: String, source: String? = nil)
-    throws(VerifierError) -> Decision?
+    throws(VerifierError) -> HardwareOnlyResult
   {
     let code = try Self.parseCode(text)
     return try decide(name) { () throws -> HardwareOnlyOutcome in
@@ -65,7 +75,7 @@ public struct HOTPVerifier: Sendable {
 
   /// Runs a store job until its compare-and-sets win, mapping its errors.
   private func decide(_ name: String, _ job: () throws -> HardwareOnlyOutcome) throws(VerifierError)
-    -> Decision?
+    -> HardwareOnlyResult
   {
     for _ in 0..<Self.raceRetries {
       let outcome: HardwareOnlyOutcome
@@ -79,9 +89,10 @@ public struct HOTPVerifier: Sendable {
         throw .store(.unavailable("\(error)"))
       }
       switch outcome {
-      case .mayHavePhoneApps: return nil
+      case .mayHavePhoneApps: return .phoneApps(nil)
+      case .hasPhoneApps(let user, let phones): return .phoneApps((user, phones))
       case .decided(nil): throw .unknownUser(name)
-      case .decided(let result?): if !result.lost { return result.decision }
+      case .decided(let result?): if !result.lost { return .decided(result.decision) }
       }
     }
     throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))

@@ -52,7 +52,8 @@ public protocol VerifierStore: Sendable {
 
   /// ``decideAndApply(userNamed:_:)`` for a user without phone apps, checked in the same job, so a
   /// store that can do both at once spares the verifier a separate read of the phone apps.
-  /// Answers ``HardwareOnlyOutcome/mayHavePhoneApps`` (deciding nothing) otherwise, and by default.
+  /// Otherwise it decides nothing and answers ``HardwareOnlyOutcome/hasPhoneApps(_:_:)`` with the
+  /// phone apps it read, or ``HardwareOnlyOutcome/mayHavePhoneApps`` (the default).
   func decideAndApplyIfNoPhoneApps(
     userNamed name: String,
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
@@ -103,6 +104,9 @@ public enum HardwareOnlyOutcome: Sendable {
   /// The user has no phone apps: decided and applied as ``VerifierStore/decideAndApply(userNamed:_:)``
   /// (nil: no such user).
   case decided(VerificationPlan?)
+  /// Nothing decided: the user has these phone apps, read in the same job (the caller need not
+  /// read them again).
+  case hasPhoneApps(UserRecord, [TOTPFactorRecord])
   /// Nothing decided: the user has phone apps, or the store cannot tell in the same job.
   case mayHavePhoneApps
 }

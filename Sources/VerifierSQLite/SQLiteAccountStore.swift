@@ -52,12 +52,14 @@ extension SQLiteStore: AccountStore {
   }
 
   public func totpFactors(userID: Int64) throws(StoreError) -> [TOTPFactorRecord] {
-    try read { db in
-      try Row.fetchAll(
-        db.cachedStatement(sql: "SELECT \(Self.totpColumns) FROM totp_factors WHERE user_id = ? ORDER BY id"),
-        arguments: [userID]
-      ).map { try Self.totp($0) }
-    }
+    try read { db in try Self.totpFactors(db, userID: userID) }
+  }
+
+  static func totpFactors(_ db: Database, userID: Int64) throws -> [TOTPFactorRecord] {
+    try Row.fetchAll(
+      db.cachedStatement(sql: "SELECT \(totpColumns) FROM totp_factors WHERE user_id = ? ORDER BY id"),
+      arguments: [userID]
+    ).map { try totp($0) }
   }
 
   public func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?

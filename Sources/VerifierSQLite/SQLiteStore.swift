@@ -465,17 +465,16 @@ extension SQLiteStore {
     }
   }
 
-  /// Reads the user, their tokens and whether they have phone apps in the writer's job: one hop.
+  /// Reads the user, their tokens and their phone apps in the writer's job: one hop, and the
+  /// phone apps handed back when there are some.
   public func decideAndApplyIfNoPhoneApps(
     userNamed name: String,
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) throws -> HardwareOnlyOutcome {
     try write { db -> HardwareOnlyOutcome in
       guard let (user, factors) = try Self.userWithFactors(db, name) else { return .decided(nil) }
-      let phones = try Bool.fetchOne(
-        db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ?)"),
-        arguments: [user.id])
-      if phones != false { return .mayHavePhoneApps }
+      let phones = try Self.totpFactors(db, userID: user.id)
+      if !phones.isEmpty { return .hasPhoneApps(user, phones) }
       return .decided(try Self.apply(plan(user, factors), db))
     } catchingLostRace: {
       .decided($0)
