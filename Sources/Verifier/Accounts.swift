@@ -153,15 +153,35 @@ public struct Accounts: Sendable {
   public func verify(user name: String, code text: String, source: String? = nil) throws(VerifierError)
     -> Decision
   {
-    let code = try parse(text)
     // Most users have hardware tokens only: one store job decides where the store can tell.
-    var known: (UserRecord, [TOTPFactorRecord])?
     switch try hotp.verifyIfNoPhoneApps(user: name, code: text, source: source) {
     case .decided(let decision): return decision
-    case .phoneApps(let read): known = read
+    case .phoneApps(let read):
+      return try verifyWithPhoneApps(user: name, code: text, source: source, read: read)
     }
+  }
+
+  /// ``verify(user:code:source:)`` for a caller that must not block its thread: decided without
+  /// blocking when the store can wait on its I/O itself and the user has no phone apps. Otherwise
+  /// the caller finishes on a thread of its own: with ``verifyWithPhoneApps(user:code:source:read:)``
+  /// after ``HOTPVerifier/HardwareOnlyResult/phoneApps(_:)``, with ``verify(user:code:source:)``
+  /// after nil.
+  public func verifyWithoutBlocking(user name: String, code text: String, source: String? = nil)
+    async throws(VerifierError) -> HOTPVerifier.HardwareOnlyResult?
+  {
+    try await hotp.verifyIfNoPhoneAppsWithoutBlocking(user: name, code: text, source: source)
+  }
+
+  /// The rest of ``verify(user:code:source:)`` for a user who has phone apps, once
+  /// ``HOTPVerifier/verifyIfNoPhoneApps(user:code:source:)`` said so (`read`: the user and phone
+  /// apps it read, if it could).
+  public func verifyWithPhoneApps(
+    user name: String, code text: String, source: String? = nil, read: (UserRecord, [TOTPFactorRecord])?
+  ) throws(VerifierError) -> Decision {
+    let code = try parse(text)
     // The user and their phone apps (read by that job, or now); a retry after a lost race reads
     // them again.
+    var known = read
     if known == nil {
       known = try storeCall { () throws(StoreError) in try store.userWithTOTPFactors(named: name) }
     }

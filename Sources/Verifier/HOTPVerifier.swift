@@ -73,30 +73,62 @@ public struct HOTPVerifier: Sendable {
     }
   }
 
+  /// ``verifyIfNoPhoneApps(user:code:source:)`` without blocking the calling thread, where the
+  /// store can wait on its I/O itself; nil, having done nothing, where it cannot.
+  public func verifyIfNoPhoneAppsWithoutBlocking(user name: String, code text: String, source: String? = nil)
+    async throws(VerifierError) -> HardwareOnlyResult?
+  {
+    let code = try Self.parseCode(text)
+    for _ in 0..<Self.raceRetries {
+      let outcome: HardwareOnlyOutcome?
+      do {
+        outcome = try await store.decideAndApplyIfNoPhoneAppsWithoutBlocking(userNamed: name) {
+          user, factors in
+          try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+        }
+      } catch { throw Self.mapped(error) }
+      guard let outcome else { return nil }
+      if let result = try Self.result(of: outcome, name) { return result }
+    }
+    throw Self.keptChanging
+  }
+
   /// Runs a store job until its compare-and-sets win, mapping its errors.
   private func decide(_ name: String, _ job: () throws -> HardwareOnlyOutcome) throws(VerifierError)
     -> HardwareOnlyResult
   {
     for _ in 0..<Self.raceRetries {
       let outcome: HardwareOnlyOutcome
-      do {
-        outcome = try job()
-      } catch let error as VerifierError {
-        throw error
-      } catch let error as StoreError {
-        throw .store(error)
-      } catch {
-        throw .store(.unavailable("\(error)"))
-      }
-      switch outcome {
-      case .mayHavePhoneApps: return .phoneApps(nil)
-      case .hasPhoneApps(let user, let phones): return .phoneApps((user, phones))
-      case .decided(nil): throw .unknownUser(name)
-      case .decided(let result?): if !result.lost { return .decided(result.decision) }
-      }
+      do { outcome = try job() } catch { throw Self.mapped(error) }
+      if let result = try Self.result(of: outcome, name) { return result }
     }
-    throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
+    throw Self.keptChanging
   }
+
+  /// What a store job's outcome means for the caller; nil when its compare-and-set lost a race and
+  /// the job must run again on fresh state.
+  private static func result(of outcome: HardwareOnlyOutcome, _ name: String) throws(VerifierError)
+    -> HardwareOnlyResult?
+  {
+    switch outcome {
+    case .mayHavePhoneApps: return .phoneApps(nil)
+    case .hasPhoneApps(let user, let phones): return .phoneApps((user, phones))
+    case .decided(nil): throw .unknownUser(name)
+    case .decided(let result?): return result.lost ? nil : .decided(result.decision)
+    }
+  }
+
+  /// A store job's error as the verifier reports it.
+  private static func mapped(_ error: any Error) -> VerifierError {
+    switch error {
+    case let error as VerifierError: error
+    case let error as StoreError: .store(error)
+    default: .store(.unavailable("\(error)"))
+    }
+  }
+
+  static let keptChanging = VerifierError.store(
+    .unavailable("the factor kept changing under concurrent requests; try again"))
 
   /// The decision for one code, and the writes it needs, from the factors as read: a pure function.
   func plan(_ code: OTPCode, user: UserRecord, factors: [HOTPFactorRecord], source: String?)

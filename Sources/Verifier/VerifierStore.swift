@@ -59,6 +59,15 @@ public protocol VerifierStore: Sendable {
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) throws -> HardwareOnlyOutcome
 
+  /// ``decideAndApplyIfNoPhoneApps(userNamed:_:)`` for a caller that must not block a thread (an
+  /// HTTP handler): the store waits on its own I/O and resumes the caller when the job is done, so
+  /// no thread is parked per request. A store without such I/O answers nil at once (the default),
+  /// and the caller runs the blocking call on a thread of its own.
+  func decideAndApplyIfNoPhoneAppsWithoutBlocking(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome?
+
   /// Moves a factor's state if its version is still `expectedVersion`, appending `audit` in the same
   /// transaction. Returns false, changing nothing, if another request moved it first.
   func compareAndSet(
@@ -116,6 +125,11 @@ extension VerifierStore {
     userNamed name: String,
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) throws -> HardwareOnlyOutcome { .mayHavePhoneApps }
+
+  public func decideAndApplyIfNoPhoneAppsWithoutBlocking(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome? { nil }
 
   /// One read, then the writes one by one, each compare-and-set on its own: correct for any store,
   /// since every state change is conditional on the version that was read.

@@ -206,8 +206,18 @@ extension VerifierAPI {
     try limitUser(body.user)
     let (accounts, source) = (accounts, source(context))
     let start = ContinuousClock.now
-    let decision = try await blocking { () throws(VerifierError) in
-      try accounts.verify(user: body.user, code: body.code, source: source)
+    // Where the store can wait on its own I/O (PostgreSQL), no thread is parked per request.
+    let decision: Decision
+    switch try await accounts.verifyWithoutBlocking(user: body.user, code: body.code, source: source) {
+    case .decided(let answer)?: decision = answer
+    case .phoneApps(let read)?:
+      decision = try await blocking { () throws(VerifierError) in
+        try accounts.verifyWithPhoneApps(user: body.user, code: body.code, source: source, read: read)
+      }
+    case nil:
+      decision = try await blocking { () throws(VerifierError) in
+        try accounts.verify(user: body.user, code: body.code, source: source)
+      }
     }
     metrics.record(decision, duration: ContinuousClock.now - start)
     logger.info(
