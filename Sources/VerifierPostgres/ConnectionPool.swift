@@ -39,17 +39,21 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
   }
 }
 
-/// Connections for callers that block: each caller takes a connection, runs its statements on it
-/// (waiting on postgres-nio's futures on the caller's own thread, never on an event loop), and
-/// gives it back. A connection that failed is closed and replaced on the next request, so a
-/// restarted server is reconnected to without a restart of ours.
+/// Connections for the store's callers: those that block (each takes a connection, runs its
+/// statements on it waiting on postgres-nio's futures on its own thread, never on an event loop,
+/// and gives it back) and those that chain futures on the connection's event loop. Callers queue
+/// for connections in one line, first come first served. A connection that failed is closed and
+/// replaced on the next request, so a restarted server is reconnected to without a restart of ours.
 final class ConnectionPool: @unchecked Sendable {
   let location: PostgresLocation
   let limit: Int
   private let group: MultiThreadedEventLoopGroup
   private let logger: Logger
-  private let condition = NSCondition()
+  private let lock = NSLock()
   private var idle: [PostgresConnection] = []
+  /// Callers waiting for a connection, oldest first.
+  private var waiting: [EventLoopPromise<PostgresConnection>] = []
+  /// Connections open or being opened.
   private var open = 0
   private var nextID = 0
   private var closed = false
@@ -63,50 +67,70 @@ final class ConnectionPool: @unchecked Sendable {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }
 
-  /// Runs `body` with a connection of its own. Errors are mapped to ``StoreError``.
+  /// Runs `body` with a connection of its own, blocking the calling thread (never call it on an
+  /// event loop). Errors are mapped to ``StoreError``.
   func with<T>(_ body: (PostgresConnection) throws -> T) throws(StoreError) -> T {
-    let connection = try checkOut()
+    let connection: PostgresConnection
+    do { connection = try checkOut().wait() } catch { throw map(error) }
     do {
       let result = try body(connection)
       checkIn(connection)
       return result
     } catch {
-      if connection.isClosed || Self.isConnectionError(error) {
-        discard(connection)
-      } else {
-        checkIn(connection)
-      }
+      giveBack(connection, after: error)
       throw map(error)
+    }
+  }
+
+  /// Runs `body` with a connection of its own without blocking: `body` chains its statements as
+  /// futures on the connection's event loop, and the connection goes back when its future ends.
+  /// Errors are left as they are (``map(_:)`` them, letting the caller's own errors through).
+  func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) -> EventLoopFuture<T>)
+    -> EventLoopFuture<T>
+  {
+    checkOut().flatMap { connection in
+      body(connection).always { result in
+        switch result {
+        case .success: self.checkIn(connection)
+        case .failure(let error): self.giveBack(connection, after: error)
+        }
+      }
     }
   }
 
   /// Runs a hot statement as a prepared statement on `connection`: parsed and planned once per
   /// connection instead of on every call (which cost PostgreSQL more CPU than running it). `sql`
-  /// names its parameters' types with casts (`$1::bigint`), since they are bound untyped. Only for
-  /// statements whose rows are counted, not read: this API describes the columns as text while
-  /// they arrive in binary, so decoding them fails.
-  func executeCountingRows(_ sql: String, _ binds: [PostgresData], on connection: PostgresConnection) throws
-    -> Int
+  /// names its parameters' types with casts (`$1::bigint`), since they are bound untyped. Read the
+  /// rows through ``PreparedRow``: this API describes the columns as text while they arrive in
+  /// binary.
+  func executePrepared(_ sql: String, _ binds: [PostgresData], on connection: PostgresConnection)
+    -> EventLoopFuture<[PreparedRow]>
   {
-    condition.lock()
-    var statement = prepared[connection.id]?[sql]
-    condition.unlock()
-    if statement == nil {
-      let made = try connection.prepare(query: sql).wait()
-      condition.lock()
-      prepared[connection.id, default: [:]][sql] = made
-      condition.unlock()
-      statement = made
+    lock.lock()
+    let statement = prepared[connection.id]?[sql]
+    lock.unlock()
+    let ready =
+      statement.map { connection.eventLoop.makeSucceededFuture($0) }
+      ?? connection.prepare(query: sql).map { made in
+        self.lock.lock()
+        self.prepared[connection.id, default: [:]][sql] = made
+        self.lock.unlock()
+        return made
+      }
+    return ready.flatMap { $0.execute(binds) }.map { rows in
+      rows.map { PreparedRow(row: $0.makeRandomAccess()) }
     }
-    return try statement!.execute(binds).wait().count
   }
 
   func close() {
-    condition.lock()
+    lock.lock()
     closed = true
     let connections = idle
+    let waiters = waiting
     idle = []
-    condition.unlock()
+    waiting = []
+    lock.unlock()
+    for waiter in waiters { waiter.fail(StoreError.unavailable("the store is closed")) }
     for connection in connections {
       let closing: EventLoopFuture<Void> = connection.close()
       try? closing.wait()
@@ -114,66 +138,98 @@ final class ConnectionPool: @unchecked Sendable {
     try? group.syncShutdownGracefully()
   }
 
-  private func checkOut() throws(StoreError) -> PostgresConnection {
-    condition.lock()
-    while true {
-      if closed {
-        condition.unlock()
-        throw .unavailable("the store is closed")
+  /// A connection for one caller: an idle one, a new one while under the limit, or else the next
+  /// one given back or opened in a freed place.
+  private func checkOut() -> EventLoopFuture<PostgresConnection> {
+    let loop = group.next()
+    lock.lock()
+    if closed {
+      lock.unlock()
+      return loop.makeFailedFuture(StoreError.unavailable("the store is closed"))
+    }
+    while let connection = idle.popLast() {
+      if !connection.isClosed {
+        lock.unlock()
+        return loop.makeSucceededFuture(connection)
       }
-      if let connection = idle.popLast() {
-        condition.unlock()
-        if connection.isClosed {
-          discard(connection)
-          condition.lock()
-          continue
-        }
-        return connection
-      }
-      if open < limit {
-        open += 1
-        nextID += 1
-        let id = nextID
-        condition.unlock()
-        do {
-          return try PostgresConnection.connect(
-            on: group.next(), configuration: location.configuration, id: id, logger: logger
-          ).wait()
-        } catch {
-          condition.lock()
-          open -= 1
-          condition.signal()
-          condition.unlock()
-          throw map(error)
-        }
-      }
-      condition.wait()
+      prepared[connection.id] = nil
+      open -= 1
+      Self.close(connection)
+    }
+    if open < limit {
+      open += 1
+      lock.unlock()
+      return connect()
+    }
+    let promise = loop.makePromise(of: PostgresConnection.self)
+    waiting.append(promise)
+    lock.unlock()
+    return promise.futureResult
+  }
+
+  /// Opens a connection in a place already counted in `open`; a failure frees the place.
+  private func connect() -> EventLoopFuture<PostgresConnection> {
+    lock.lock()
+    nextID += 1
+    let id = nextID
+    lock.unlock()
+    return PostgresConnection.connect(
+      on: group.next(), configuration: location.configuration, id: id, logger: logger
+    )
+    .flatMapErrorThrowing { error in
+      self.free()
+      throw error
     }
   }
 
-  private func checkIn(_ connection: PostgresConnection) {
-    condition.lock()
-    idle.append(connection)
-    condition.signal()
-    condition.unlock()
+  /// A place freed (a connection discarded or never made): the oldest waiter gets a new connection
+  /// in it; the waiter after that waits on, so a server that is down fails each waiter once.
+  private func free() {
+    lock.lock()
+    guard !waiting.isEmpty else {
+      open -= 1
+      lock.unlock()
+      return
+    }
+    let next = waiting.removeFirst()
+    lock.unlock()
+    connect().cascade(to: next)
   }
 
-  private func discard(_ connection: PostgresConnection) {
+  private func checkIn(_ connection: PostgresConnection) {
+    lock.lock()
+    guard !waiting.isEmpty else {
+      idle.append(connection)
+      lock.unlock()
+      return
+    }
+    let next = waiting.removeFirst()
+    lock.unlock()
+    next.succeed(connection)
+  }
+
+  /// Gives a connection back after `error`: closed and replaced if the error ended its session.
+  private func giveBack(_ connection: PostgresConnection, after error: any Error) {
+    guard connection.isClosed || Self.isConnectionError(error) else { return checkIn(connection) }
+    Self.close(connection)
+    lock.lock()
+    prepared[connection.id] = nil
+    lock.unlock()
+    free()
+  }
+
+  private static func close(_ connection: PostgresConnection) {
     // The connection must outlive its close (postgres-nio checks that it was closed when freed).
     let closing: EventLoopFuture<Void> = connection.close()
     closing.whenComplete { _ in withExtendedLifetime(connection) {} }
-    condition.lock()
-    prepared[connection.id] = nil
-    open -= 1
-    condition.signal()
-    condition.unlock()
   }
 
   /// Whether `error` leaves the connection unusable: anything but our own errors and ordinary
   /// server errors. A server error with a FATAL or PANIC severity, or an SQL state of class 57P
   /// (operator intervention, such as a terminated backend) or 08 (connection), ends the session.
   static func isConnectionError(_ error: any Error) -> Bool {
-    guard let error = error as? PSQLError else { return !(error is StoreError) }
+    if error is StoreError || error is VerifierError || error is PostgresDecodingError { return false }
+    guard let error = error as? PSQLError else { return true }
     guard error.code == .server else { return true }
     let state = error.serverInfo?[.sqlState] ?? ""
     let severity = error.serverInfo?[.severity] ?? ""
@@ -198,5 +254,26 @@ final class ConnectionPool: @unchecked Sendable {
     }
     if error is PostgresDecodingError { return .corrupt("\(location): a column holds an unexpected type") }
     return .unavailable("\(location): \(error)")
+  }
+}
+
+/// A row's cells by position: a plain query's row, or a prepared statement's.
+protocol PostgresCells {
+  subscript(index: Int) -> PostgresCell { get }
+}
+
+extension PostgresRandomAccessRow: PostgresCells {}
+
+/// A row of a statement run by ``ConnectionPool/executePrepared(_:_:on:)``. postgres-nio's legacy
+/// prepared statements keep the column formats of the statement's description, which are text
+/// (a statement's description cannot know them), while the rows are bound to come back binary;
+/// each cell is read as what it is.
+struct PreparedRow: PostgresCells {
+  let row: PostgresRandomAccessRow
+
+  subscript(index: Int) -> PostgresCell {
+    var cell = row[index]
+    cell.format = .binary
+    return cell
   }
 }

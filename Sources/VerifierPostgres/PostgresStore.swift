@@ -89,7 +89,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     f.failures, f.throttled_until, f.hard_locked, f.pending_counter, f.pending_expiry, f.version
     """
 
-  static func factor(_ row: PostgresRandomAccessRow, at base: Int = 0) throws -> HOTPFactorRecord {
+  static func factor(_ row: some PostgresCells, at base: Int = 0) throws -> HOTPFactorRecord {
     let algorithmName = try row[base + 4].decode(String.self)
     guard let algorithm = HashAlgorithm(rawValue: algorithmName) else {
       throw StoreError.corrupt("unknown algorithm \(algorithmName)")
@@ -189,30 +189,78 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   }
 
   /// One round trip reads the user, their tokens and whether they have phone apps; the writes
-  /// follow as one statement each (a compare-and-set carries its audit line).
+  /// follow on the same connection, one statement each (a compare-and-set carries its audit line).
   public func decideAndApplyIfNoPhoneApps(
     userNamed name: String,
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) throws -> HardwareOnlyOutcome {
-    let rows = try run(
-      """
-      SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \
-      \(unescaped: Self.factorColumns)
-      FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
-      WHERE u.name = \(name) ORDER BY f.id
-      """)
-    guard let first = rows.first?.makeRandomAccess() else { return .decided(nil) }
-    let read = try decoding { () -> (UserRecord, [HOTPFactorRecord])? in
-      guard try !first[2].decode(Bool.self) else { return nil }
-      let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
-      let factors = try rows.map { $0.makeRandomAccess() }.filter { !$0[3].isNull }.map {
-        try Self.factor($0, at: 3)
-      }
-      return (user, factors)
-    }
-    guard let (user, factors) = read else { return .mayHavePhoneApps }
-    return .decided(try applyOneByOne(plan(user, factors)))
+    let job = verificationJob(name, plan)
+    do { return try job.wait() } catch { throw mapped(error) }
   }
+
+  /// The same job, chained on the connection's event loop: the caller's task is resumed once, when
+  /// the writes are done, and no thread waits in between.
+  public func decideAndApplyIfNoPhoneAppsWithoutBlocking(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome? {
+    let job = verificationJob(name, plan)
+    do { return try await job.get() } catch { throw mapped(error) }
+  }
+
+  /// A verification on one connection: the prepared read, the plan (run on the event loop: a
+  /// decision is a few HMACs), and the plan's writes in order until a compare-and-set loses.
+  func verificationJob(
+    _ name: String, _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) -> EventLoopFuture<HardwareOnlyOutcome> {
+    let (pool, logger) = (pool, logger)
+    return pool.withConnection { connection in
+      pool.executePrepared(Self.preparedUserAndTokens, [.init(string: name)], on: connection).flatMap {
+        rows in
+        let decided: VerificationPlan
+        do {
+          guard let first = rows.first else { return connection.eventLoop.makeSucceededFuture(.decided(nil)) }
+          guard try !first[2].decode(Bool.self) else {
+            return connection.eventLoop.makeSucceededFuture(.mayHavePhoneApps)
+          }
+          let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
+          let factors = try rows.filter { !$0[3].isNull }.map { try Self.factor($0, at: 3) }
+          decided = try plan(user, factors)
+        } catch { return connection.eventLoop.makeFailedFuture(error) }
+        var applied = connection.eventLoop.makeSucceededFuture(decided)
+        for write in decided.writes {
+          applied = applied.flatMap { result in
+            guard !result.lost else { return connection.eventLoop.makeSucceededFuture(result) }
+            switch write {
+            case .compareAndSet(let id, let version, let state, let audit):
+              return pool.executePrepared(
+                Self.preparedCompareAndSet, Self.compareAndSetBinds(id, version, state, audit), on: connection
+              ).map { rows in
+                var result = result
+                result.lost = rows.count != 1
+                return result
+              }
+            case .append(let audit):
+              return connection.query(Self.auditQuery(audit), logger: logger).map { _ in result }
+            }
+          }
+        }
+        return applied.map { .decided($0) }
+      }
+    }
+  }
+
+  /// A job's error: the store's mapped to ``StoreError``, the caller's own (from `plan`) as it is.
+  func mapped(_ error: any Error) -> any Error {
+    error is VerifierError ? error : pool.map(error)
+  }
+
+  /// A verification's read: the user, whether they have phone apps, and their tokens.
+  static let preparedUserAndTokens = """
+    SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
+    FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+    WHERE u.name = $1::text ORDER BY f.id
+    """
 
   public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
     -> HOTPFactorRecord
@@ -264,15 +312,23 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   public func compareAndSet(factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)
     throws(StoreError) -> Bool
   {
-    let binds =
-      [
-        .init(int64: Int64(bitPattern: newState.nextCounter)), .init(int64: Int64(newState.failures)),
-        Self.bind(newState.throttledUntil), .init(bool: newState.hardLocked),
-        Self.bind(newState.pendingResyncCounter.map { Int64(bitPattern: $0) }),
-        Self.bind(newState.pendingResyncExpiry), .init(int64: factorID), .init(int64: expectedVersion),
-      ] + Self.auditBinds(audit)
+    let binds = Self.compareAndSetBinds(factorID, expectedVersion, newState, audit)
     let pool = pool
-    return try pool.with { try pool.executeCountingRows(Self.preparedCompareAndSet, binds, on: $0) } == 1
+    return try pool.with { try pool.executePrepared(Self.preparedCompareAndSet, binds, on: $0).wait() }.count
+      == 1
+  }
+
+  static func compareAndSetBinds(
+    _ factorID: Int64, _ expectedVersion: Int64, _ state: HOTPState, _ audit: AuditEntry
+  )
+    -> [PostgresData]
+  {
+    [
+      .init(int64: Int64(bitPattern: state.nextCounter)), .init(int64: Int64(state.failures)),
+      bind(state.throttledUntil), .init(bool: state.hardLocked),
+      bind(state.pendingResyncCounter.map { Int64(bitPattern: $0) }), bind(state.pendingResyncExpiry),
+      .init(int64: factorID), .init(int64: expectedVersion),
+    ] + auditBinds(audit)
   }
 
   /// The verification's compare-and-set and its audit line as one prepared statement.

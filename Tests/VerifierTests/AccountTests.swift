@@ -264,4 +264,53 @@ struct AccountFixture {
     #expect(try accounts.verify(user: "alice", code: code(1)).isAccepted)
     #expect(try accounts.verify(user: "alice", code: code(1)).reason == .replay)
   }
+
+  /// The same job without blocking a thread: PostgreSQL decides (on futures) for a user without
+  /// phone apps and declines, writing nothing, for one with; the other stores decline at once, and
+  /// the caller finishes on a thread with `verify` or `verifyWithPhoneApps`.
+  @Test(arguments: StoreKind.allCases)
+  func decidesWithoutBlockingWhereTheStoreCan(kind: StoreKind) async throws {
+    let store = try kind.make()
+    let keys = MasterKeyRing.generate()
+    try seedAlice(store, keys)
+    let hotp = try HOTPVerifier(store: store, keys: keys, settings: VerifierSettings(), clock: ManualClock())
+    let accounts = Accounts(store: store, hotp: hotp)
+    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
+    let code = { (counter: UInt64) in generator.code(counter: counter).text }
+    let audit = { try store.auditEntries(user: nil, limit: 1000).count }
+
+    let first = try await accounts.verifyWithoutBlocking(user: "alice", code: code(0))
+    guard kind == .postgres else {
+      #expect(first == nil)
+      #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 0)
+      #expect(try accounts.verify(user: "alice", code: code(0)).isAccepted)
+      return
+    }
+    guard case .decided(let accepted)? = first,
+      case .decided(let replayed)? =
+        try await accounts.verifyWithoutBlocking(user: "alice", code: code(0))
+    else {
+      Issue.record("PostgreSQL declined a user without phone apps")
+      return
+    }
+    #expect(accepted.isAccepted && replayed.reason == .replay)
+    await #expect(throws: VerifierError.unknownUser("bob")) {
+      try await accounts.verifyWithoutBlocking(user: "bob", code: code(1))
+    }
+    await #expect(throws: VerifierError.self) {
+      try await accounts.verifyWithoutBlocking(user: "alice", code: "12")
+    }
+
+    _ = try accounts.enrollTOTP(user: "alice")
+    let before = try audit()
+    guard case .phoneApps(let read)? = try await accounts.verifyWithoutBlocking(user: "alice", code: code(1))
+    else {
+      Issue.record("a user with a phone app was decided on their tokens alone")
+      return
+    }
+    #expect(try audit() == before)
+    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 1)
+    #expect(try accounts.verifyWithPhoneApps(user: "alice", code: code(1), read: read).isAccepted)
+    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 2)
+  }
 }

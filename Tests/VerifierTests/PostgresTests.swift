@@ -35,6 +35,73 @@ import VerifierPostgres
     #expect(log.count == 150 && Set(log.compactMap(\.counterBefore)).count == 150)
   }
 
+  /// The service's path: verifications that wait on futures instead of threads, many more callers
+  /// than connections (so most queue for one). Still exactly one acceptance per code.
+  @Test func callersThatDoNotBlockQueueForFewConnectionsAndAcceptEachCodeOnce() async throws {
+    let store = try PostgresStore(
+      location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 3)
+    let keys = MasterKeyRing.generate()
+    try seedAlice(store, keys)
+    let verifier = try HOTPVerifier(store: store, keys: keys)
+    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
+    for round in 0..<60 {
+      let code = generator.code(counter: UInt64(round)).text
+      let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
+        for _ in 0..<12 {
+          group.addTask {
+            guard
+              case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
+                user: "alice", code: code)
+            else { throw StoreError.unavailable("the PostgreSQL store declined to decide") }
+            return decision.isAccepted
+          }
+        }
+        return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+      }
+      #expect(accepted == 1, "round \(round)")
+    }
+    let log = try store.auditEntries(user: "alice", limit: 10_000).filter { $0.result == "accepted" }
+    #expect(log.count == 60)
+  }
+
+  /// A connection cut in the middle of a non-blocking verification (its write waits on a lock):
+  /// a clear error, nothing written, and the next verification reconnects and decides.
+  @Test func aConnectionCutUnderANonBlockingVerificationLeavesNothing() async throws {
+    let database = try TestPostgres.freshDatabase()
+    let store = try PostgresStore(location: PostgresLocation(url: database.url), connections: 1)
+    let keys = MasterKeyRing.generate()
+    try seedAlice(store, keys)
+    let verifier = try HOTPVerifier(store: store, keys: keys)
+    let code = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey)).code(counter: 0).text
+    let holder = try LockHolder(url: database.url, table: "audit")
+    let job = Task { try await verifier.verifyIfNoPhoneAppsWithoutBlocking(user: "alice", code: code) }
+    // Bounded wait for the job to block on the lock, then cut its connection.
+    var terminated = ""
+    for _ in 0..<200 where terminated != "t" {
+      terminated = try TestPostgres.psql(
+        database.url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND wait_event_type = 'Lock'"
+      )
+      if terminated != "t" { usleep(20_000) }
+    }
+    #expect(terminated == "t")
+    let outcome = await job.result
+    try holder.release()
+    guard case .failure(let error) = outcome, case .store(.unavailable)? = error as? VerifierError else {
+      Issue.record("expected the store to be unavailable, got \(outcome)")
+      return
+    }
+    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 0)
+    guard
+      case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
+        user: "alice", code: code)
+    else {
+      Issue.record("the store declined to decide")
+      return
+    }
+    #expect(decision.isAccepted)
+  }
+
   @Test func anUnreachableServerIsAClearError() throws {
     let url = try #require(TestPostgres.url).replacingOccurrences(
       of: "host=/tmp/", with: "host=/tmp/otptoken-no-such-")
