@@ -471,13 +471,29 @@ extension SQLiteStore {
     userNamed name: String,
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) throws -> HardwareOnlyOutcome {
-    try write { db -> HardwareOnlyOutcome in
-      guard let (user, factors) = try Self.userWithFactors(db, name) else { return .decided(nil) }
-      let phones = try Self.totpFactors(db, userID: user.id)
+    do { return try committer.write(Self.hardwareOnlyJob(name, plan)) } catch {
+      return try recovered(error) { .decided($0) }
+    }
+  }
+
+  /// The same job; the caller's task is resumed when it is durable, and no thread waits for it.
+  public func decideAndApplyIfNoPhoneAppsWithoutBlocking(
+    userNamed name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome? {
+    do { return try await committer.writeWithoutBlocking(Self.hardwareOnlyJob(name, plan)) } catch {
+      return try recovered(error) { .decided($0) }
+    }
+  }
+
+  static func hardwareOnlyJob(
+    _ name: String, _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) -> (Database) throws -> HardwareOnlyOutcome {
+    { db in
+      guard let (user, factors) = try userWithFactors(db, name) else { return .decided(nil) }
+      let phones = try totpFactors(db, userID: user.id)
       if !phones.isEmpty { return .hasPhoneApps(user, phones) }
-      return .decided(try Self.apply(plan(user, factors), db))
-    } catchingLostRace: {
-      .decided($0)
+      return .decided(try apply(plan(user, factors), db))
     }
   }
 
@@ -508,13 +524,18 @@ extension SQLiteStore {
   private func write<T>(
     _ body: @escaping (Database) throws -> T, catchingLostRace: (VerificationPlan) -> T
   ) throws -> T {
-    do { return try committer.write(body) } catch let lost as LostRace {
-      return catchingLostRace(lost.plan)
-    } catch let error as StoreError {
-      throw error
-    } catch let error as VerifierError {
-      throw error
-    } catch { throw Self.mapped(error, path: path) }
+    do { return try committer.write(body) } catch { return try recovered(error, catchingLostRace) }
+  }
+
+  /// A write job's error: a lost race becomes the caller's answer; the store's and the verifier's
+  /// own errors pass as they are; anything else is mapped to a ``StoreError``.
+  private func recovered<T>(_ error: any Error, _ catchingLostRace: (VerificationPlan) -> T) throws -> T {
+    switch error {
+    case let lost as LostRace: return catchingLostRace(lost.plan)
+    case let error as StoreError: throw error
+    case let error as VerifierError: throw error
+    default: throw Self.mapped(error, path: path)
+    }
   }
 
   static func userWithFactors(_ db: Database, _ name: String) throws -> (UserRecord, [HOTPFactorRecord])? {

@@ -111,6 +111,33 @@ func raceEachCode(_ verifier: HOTPVerifier, rounds: Int, callers: Int = 16) thro
     try raceEachCode(shared.verifier, rounds: 1000)
   }
 
+  /// Blocking callers (which lead commits on their own threads) and callers that do not block
+  /// (resumed by the commit, led on a queue when they come first) share one group commit: each code
+  /// is still accepted once, and every caller gets its answer.
+  @Test func blockingAndNonBlockingCallersShareCommitsAndAcceptEachCodeOnce() async throws {
+    let shared = try SharedDatabase()
+    for round in 0..<200 {
+      let code = shared.generator.code(counter: UInt64(round)).text
+      let verifier = shared.verifier
+      let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
+        for caller in 0..<12 {
+          group.addTask {
+            if caller.isMultiple(of: 3) {
+              return try verifier.verify(user: "alice", code: code).isAccepted
+            }
+            guard
+              case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
+                user: "alice", code: code)
+            else { throw StoreError.unavailable("SQLite declined to decide") }
+            return decision.isAccepted
+          }
+        }
+        return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+      }
+      #expect(accepted == 1, "round \(round)")
+    }
+  }
+
   @Test func fourProcessesOnOneFileAcceptEachCodeOnce() throws {
     let shared = try SharedDatabase()
     let processes = try (0..<4).map { _ in
