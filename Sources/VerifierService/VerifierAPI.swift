@@ -27,8 +27,10 @@ public struct ServiceRequestContext: RequestContext {
 /// users, enrolment, resync, factor management and the audit log for admin keys. Every answer is
 /// JSON; errors carry a stable code (see `openapi.json`, served at `/openapi.json`).
 ///
-/// The stores block (SQLite, and PostgreSQL as this project drives it), so every store call runs
-/// on a thread pool of its own, never on the event loops or the cooperative pool.
+/// The store API blocks, so store calls run on a thread pool of its own, never on the event loops
+/// or the cooperative pool. The hot path is the exception: a verification for a user without phone
+/// apps is awaited without a thread where the store can (SQLite's group commit, PostgreSQL's
+/// futures).
 public struct VerifierAPI: Sendable {
   /// Rate limits: requests a second and burst, per client address and per user (0 turns one off).
   public struct Limits: Sendable {
