@@ -76,15 +76,7 @@ import VerifierPostgres
     let holder = try LockHolder(url: database.url, table: "audit")
     let job = Task { try await verifier.verifyIfNoPhoneAppsWithoutBlocking(user: "alice", code: code) }
     // Bounded wait for the job to block on the lock, then cut its connection.
-    var terminated = ""
-    for _ in 0..<200 where terminated != "t" {
-      terminated = try TestPostgres.psql(
-        database.url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND wait_event_type = 'Lock'"
-      )
-      if terminated != "t" { usleep(20_000) }
-    }
-    #expect(terminated == "t")
+    #expect(try terminateTheSessionWaitingOnALock(database))
     let outcome = await job.result
     try holder.release()
     guard case .failure(let error) = outcome, case .store(.unavailable)? = error as? VerifierError else {
@@ -139,15 +131,7 @@ import VerifierPostgres
       done.signal()
     }
     // Bounded wait for the import to block on the lock, then cut its connection.
-    var terminated = ""
-    for _ in 0..<200 where terminated != "t" {
-      terminated = try TestPostgres.psql(
-        database.url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND wait_event_type = 'Lock'"
-      )
-      if terminated != "t" { usleep(20_000) }
-    }
-    #expect(terminated == "t")
+    #expect(try terminateTheSessionWaitingOnALock(database))
     #expect(done.wait(timeout: .now() + 30) == .success)
     try holder.release()
     let result = try #require(outcome.withLock { $0 })
@@ -177,6 +161,20 @@ import VerifierPostgres
   if ProcessInfo.processInfo.environment["OTPTOKEN_REQUIRE_POSTGRES"] == "1" {
     #expect(TestPostgres.url != nil, "make test must start a PostgreSQL server for these suites")
   }
+}
+
+/// Waits (boundedly: up to 200 polls 20 ms apart) for a session of `database` to wait on a lock,
+/// and terminates it; false if none ever waited.
+func terminateTheSessionWaitingOnALock(_ database: (name: String, url: String)) throws -> Bool {
+  for _ in 0..<200 {
+    let terminated = try TestPostgres.psql(
+      database.url,
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND wait_event_type = 'Lock'"
+    )
+    if terminated == "t" { return true }
+    usleep(20_000)
+  }
+  return false
 }
 
 /// A psql session holding an exclusive lock on a table until released.
