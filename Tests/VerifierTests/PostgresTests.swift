@@ -77,8 +77,9 @@ import VerifierPostgres
     let job = Task { try await verifier.verifyIfNoPhoneAppsWithoutBlocking(user: "alice", code: code) }
     // Bounded wait for the job to block on the lock, then cut its connection.
     #expect(try terminateTheSessionWaitingOnALock(database))
-    let outcome = await job.result
+    // Released first, so a job that was never cut finishes (and fails the checks) instead of hanging.
     try holder.release()
+    let outcome = await job.result
     guard case .failure(let error) = outcome, case .store(.unavailable)? = error as? VerifierError else {
       Issue.record("expected the store to be unavailable, got \(outcome)")
       return
@@ -163,10 +164,10 @@ import VerifierPostgres
   }
 }
 
-/// Waits (boundedly: up to 200 polls 20 ms apart) for a session of `database` to wait on a lock,
+/// Waits (boundedly: up to 500 polls 20 ms apart) for a session of `database` to wait on a lock,
 /// and terminates it; false if none ever waited.
 func terminateTheSessionWaitingOnALock(_ database: (name: String, url: String)) throws -> Bool {
-  for _ in 0..<200 {
+  for _ in 0..<500 {
     let terminated = try TestPostgres.psql(
       database.url,
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND wait_event_type = 'Lock'"
