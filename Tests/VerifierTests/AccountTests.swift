@@ -216,19 +216,26 @@ struct AccountFixture {
 }
 
 @Suite struct OneJobVerificationTests {
+  /// A store of `kind` with alice and her token (RFC 4226 key), the verifiers over it, and her
+  /// token's code for a counter.
+  static func alice(on kind: StoreKind) throws -> (
+    any Accounts.Store & ClientKeyStore, HOTPVerifier, Accounts, (UInt64) -> String
+  ) {
+    let store = try kind.make()
+    let keys = MasterKeyRing.generate()
+    try seedAlice(store, keys)
+    let hotp = try HOTPVerifier(store: store, keys: keys, settings: VerifierSettings(), clock: ManualClock())
+    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
+    return (store, hotp, Accounts(store: store, hotp: hotp), { generator.code(counter: $0).text })
+  }
+
   /// The service's hot path: on SQLite one writer job (on PostgreSQL one read) decides for a user
   /// with hardware tokens only; once the user has a phone app it declines, changing nothing, and
   /// `Accounts.verify` takes the path that looks at the phone apps first. Stores without such a
   /// job (the memory store) always decline.
   @Test(arguments: StoreKind.allCases)
   func decidesInOneJobOnlyForUsersWithoutPhoneApps(kind: StoreKind) throws {
-    let store = try kind.make()
-    let keys = MasterKeyRing.generate()
-    try seedAlice(store, keys)
-    let hotp = try HOTPVerifier(store: store, keys: keys, settings: VerifierSettings(), clock: ManualClock())
-    let accounts = Accounts(store: store, hotp: hotp)
-    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
-    let code = { (counter: UInt64) in generator.code(counter: counter).text }
+    let (store, hotp, accounts, code) = try Self.alice(on: kind)
 
     // Accepted in the one job, or declined without reading anything (memory).
     func accepted(_ result: HOTPVerifier.HardwareOnlyResult) -> Bool? {
@@ -271,13 +278,7 @@ struct AccountFixture {
   /// `verifyWithPhoneApps`.
   @Test(arguments: StoreKind.allCases)
   func decidesWithoutBlockingWhereTheStoreCan(kind: StoreKind) async throws {
-    let store = try kind.make()
-    let keys = MasterKeyRing.generate()
-    try seedAlice(store, keys)
-    let hotp = try HOTPVerifier(store: store, keys: keys, settings: VerifierSettings(), clock: ManualClock())
-    let accounts = Accounts(store: store, hotp: hotp)
-    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
-    let code = { (counter: UInt64) in generator.code(counter: counter).text }
+    let (store, hotp, accounts, code) = try Self.alice(on: kind)
     let audit = { try store.auditEntries(user: nil, limit: 1000).count }
 
     let first = try await accounts.verifyWithoutBlocking(user: "alice", code: code(0))
@@ -291,7 +292,7 @@ struct AccountFixture {
       case .decided(let replayed)? =
         try await accounts.verifyWithoutBlocking(user: "alice", code: code(0))
     else {
-      Issue.record("PostgreSQL declined a user without phone apps")
+      Issue.record("\(kind) declined to decide for a user without phone apps")
       return
     }
     #expect(accepted.isAccepted && replayed.reason == .replay)
