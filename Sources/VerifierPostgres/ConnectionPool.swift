@@ -122,6 +122,9 @@ final class ConnectionPool: @unchecked Sendable {
     }
   }
 
+  /// Closes the idle connections and stops the pool's thread; waits for both unless called on that
+  /// thread (the store's last reference can go with a finished job's closures there), where it
+  /// only starts them.
   func close() {
     lock.lock()
     closed = true
@@ -131,6 +134,11 @@ final class ConnectionPool: @unchecked Sendable {
     waiting = []
     lock.unlock()
     for waiter in waiters { waiter.fail(StoreError.unavailable("the store is closed")) }
+    guard !group.next().inEventLoop else {
+      for connection in connections { Self.close(connection) }
+      group.shutdownGracefully { _ in }
+      return
+    }
     for connection in connections {
       let closing: EventLoopFuture<Void> = connection.close()
       try? closing.wait()
