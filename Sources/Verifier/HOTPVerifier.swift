@@ -7,13 +7,16 @@ import OneTimePassword
 /// factor's state, decides, and writes the new state by compare-and-set against the version it
 /// read; if another request moved the state first, it reads again and decides again (the same code
 /// is then a replay). Throttled or locked factors refuse without evaluating the code, so a refusal
-/// never tells whether the code was right.
+/// never tells whether the code was right. The service's hot path first decides from the state this
+/// verifier last read or wrote for the user (``RecentReads``), checked by the same compare-and-set,
+/// so a verification usually costs the store one write and no read.
 public struct HOTPVerifier: Sendable {
   public let store: any VerifierStore
   public let keys: MasterKeyRing
   public let settings: VerifierSettings
   public let clock: any VerifierClock
   let generators = GeneratorCache()
+  let recentReads = RecentReads()
 
   public init(
     store: any VerifierStore, keys: MasterKeyRing, settings: VerifierSettings = VerifierSettings(),
@@ -66,10 +69,16 @@ public struct HOTPVerifier: Sendable {
     throws(VerifierError) -> HardwareOnlyResult
   {
     let code = try Self.parseCode(text)
+    let recent = try recentPlan(name, code, source)
+    var early = recent.flatMap { $0.plan.decision.isAccepted ? $0.plan : nil }
     return try decide(name) { () throws -> HardwareOnlyOutcome in
-      try store.decideAndApplyIfNoPhoneApps(userNamed: name) { user, factors in
-        try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+      let plan = planner(code, source, reusing: recent)
+      if let accepted = early.take(),
+        let outcome = try store.applyIfStillNoPhoneApps(accepted, userNamed: name, orDecideAgain: plan)
+      {
+        return outcome
       }
+      return try store.decideAndApplyIfNoPhoneApps(userNamed: name, plan)
     }
   }
 
@@ -79,18 +88,51 @@ public struct HOTPVerifier: Sendable {
     async throws(VerifierError) -> HardwareOnlyResult?
   {
     let code = try Self.parseCode(text)
+    let recent = try recentPlan(name, code, source)
+    var early = recent.flatMap { $0.plan.decision.isAccepted ? $0.plan : nil }
     for _ in 0..<Self.raceRetries {
-      let outcome: HardwareOnlyOutcome?
+      let plan = planner(code, source, reusing: recent)
+      var outcome: HardwareOnlyOutcome?
       do {
-        outcome = try await store.decideAndApplyIfNoPhoneAppsWithoutBlocking(userNamed: name) {
-          user, factors in
-          try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+        if let accepted = early.take() {
+          outcome = try await store.applyIfStillNoPhoneAppsWithoutBlocking(
+            accepted, userNamed: name, orDecideAgain: plan)
+        }
+        if outcome == nil {
+          outcome = try await store.decideAndApplyIfNoPhoneAppsWithoutBlocking(userNamed: name, plan)
         }
       } catch { throw Self.mapped(error) }
       guard let outcome else { return nil }
-      if let result = try Self.result(of: outcome, name) { return result }
+      if let result = try result(of: outcome, name) { return result }
     }
     throw Self.keptChanging
+  }
+
+  /// A plan made from the user's tokens as this process last saw them, before any read.
+  struct RecentPlan: Sendable {
+    let read: RecentReads.Entry
+    let plan: VerificationPlan
+  }
+
+  private func recentPlan(_ name: String, _ code: OTPCode, _ source: String?) throws(VerifierError)
+    -> RecentPlan?
+  {
+    guard let read = recentReads.entry(name) else { return nil }
+    return RecentPlan(
+      read: read,
+      plan: try plan(code, user: read.user, factors: read.factors.filter(\.active), source: source))
+  }
+
+  /// The plan for a store job's fresh read, which is remembered; the recent plan again when the
+  /// read shows the same tokens at the same versions (no second round of HMACs for a refusal).
+  private func planner(_ code: OTPCode, _ source: String?, reusing recent: RecentPlan?)
+    -> @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  {
+    { user, factors in
+      self.recentReads.remember(user, factors)
+      if let recent, recent.read.matches(user, factors) { return recent.plan }
+      return try self.plan(code, user: user, factors: factors.filter(\.active), source: source)
+    }
   }
 
   /// Runs a store job until its compare-and-sets win, mapping its errors.
@@ -100,16 +142,22 @@ public struct HOTPVerifier: Sendable {
     for _ in 0..<Self.raceRetries {
       let outcome: HardwareOnlyOutcome
       do { outcome = try job() } catch { throw Self.mapped(error) }
-      if let result = try Self.result(of: outcome, name) { return result }
+      if let result = try result(of: outcome, name) { return result }
     }
     throw Self.keptChanging
   }
 
   /// What a store job's outcome means for the caller; nil when its compare-and-set lost a race and
-  /// the job must run again on fresh state.
-  private static func result(of outcome: HardwareOnlyOutcome, _ name: String) throws(VerifierError)
+  /// the job must run again on fresh state. The recent read follows: a plan that took effect moves
+  /// it on, anything else drops it.
+  private func result(of outcome: HardwareOnlyOutcome, _ name: String) throws(VerifierError)
     -> HardwareOnlyResult?
   {
+    if case .decided(let plan?) = outcome, !plan.lost {
+      recentReads.applied(plan, user: name)
+    } else {
+      recentReads.forget(name)
+    }
     switch outcome {
     case .mayHavePhoneApps: return .phoneApps(nil)
     case .hasPhoneApps(let user, let phones): return .phoneApps((user, phones))
@@ -378,7 +426,6 @@ public struct HOTPVerifier: Sendable {
 
 }
 
-/// Runs a store call, wrapping its error.
 /// Runs a store call, wrapping its error as a verifier error.
 public func storeCall<T>(_ body: () throws(StoreError) -> T) throws(VerifierError) -> T {
   do { return try body() } catch { throw .store(error) }

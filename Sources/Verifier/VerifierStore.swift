@@ -68,6 +68,25 @@ public protocol VerifierStore: Sendable {
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) async throws -> HardwareOnlyOutcome?
 
+  /// Applies `early`, an acceptance the verifier made from tokens it read earlier and does not read
+  /// again here, if the user still has no phone apps: its compare-and-set also requires that. When it
+  /// loses (a token moved, or phone apps appeared), nothing of it holds and the store carries on as
+  /// ``decideAndApplyIfNoPhoneApps(userNamed:_:)``, reading in the same round trip where it can. So a
+  /// verifier that remembers its reads (``RecentReads``) decides with one write and no read, and
+  /// costs no more than a read when its memory is stale. nil: the store does not do this (the
+  /// default), and the verifier reads.
+  func applyIfStillNoPhoneApps(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome?
+
+  /// ``applyIfStillNoPhoneApps(_:userNamed:orDecideAgain:)`` for a caller that must not block a
+  /// thread; nil where the store cannot wait on its I/O itself (the default).
+  func applyIfStillNoPhoneAppsWithoutBlocking(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome?
+
   /// Moves a factor's state if its version is still `expectedVersion`, appending `audit` in the same
   /// transaction. Returns false, changing nothing, if another request moved it first.
   func compareAndSet(
@@ -129,6 +148,16 @@ extension VerifierStore {
   public func decideAndApplyIfNoPhoneAppsWithoutBlocking(
     userNamed name: String,
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome? { nil }
+
+  public func applyIfStillNoPhoneApps(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome? { nil }
+
+  public func applyIfStillNoPhoneAppsWithoutBlocking(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) async throws -> HardwareOnlyOutcome? { nil }
 
   /// One read, then the writes one by one, each compare-and-set on its own: correct for any store,

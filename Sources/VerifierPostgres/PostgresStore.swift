@@ -12,7 +12,8 @@ import Verifier
 /// record commit together or not at all, and of any number of nodes racing on one code exactly one
 /// changes the row. Calls block the calling thread (like the SQLite store), except the hardware-only
 /// verification, which also runs as futures on the connection's event loop for callers that must
-/// not block. A lost connection fails the call with ``StoreError/unavailable(_:)``: the
+/// not block; decided from a remembered read, it is one statement that moves the token or, when the
+/// memory was stale, reads it afresh. A lost connection fails the call with ``StoreError/unavailable(_:)``: the
 /// server rolls back whatever was not committed, and the next call connects again.
 public final class PostgresStore: VerifierStore, @unchecked Sendable {
   let pool: ConnectionPool
@@ -217,36 +218,99 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     let (pool, logger) = (pool, logger)
     return pool.withConnection { connection in
       pool.executePrepared(Self.preparedUserAndTokens, [.init(string: name)], on: connection).flatMap {
-        rows in
-        let decided: VerificationPlan
-        do {
-          guard let first = rows.first else { return connection.eventLoop.makeSucceededFuture(.decided(nil)) }
-          guard try !first[2].decode(Bool.self) else {
-            return connection.eventLoop.makeSucceededFuture(.mayHavePhoneApps)
+        Self.decide($0, at: 0, plan, on: connection, pool, logger)
+      }
+    }
+  }
+
+  /// Decides on rows of ``preparedUserAndTokens``'s columns (from column `base` on) and applies the
+  /// plan's writes.
+  static func decide(
+    _ rows: [PreparedRow], at base: Int,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan,
+    on connection: PostgresConnection, _ pool: ConnectionPool, _ logger: Logger
+  ) -> EventLoopFuture<HardwareOnlyOutcome> {
+    let decided: VerificationPlan
+    do {
+      guard let first = rows.first, !first[base].isNull else {
+        return connection.eventLoop.makeSucceededFuture(.decided(nil))
+      }
+      guard try !first[base + 2].decode(Bool.self) else {
+        return connection.eventLoop.makeSucceededFuture(.mayHavePhoneApps)
+      }
+      let user = UserRecord(
+        id: try first[base].decode(Int64.self), name: try first[base + 1].decode(String.self))
+      let factors = try rows.filter { !$0[base + 3].isNull }.map { try factor($0, at: base + 3) }
+      decided = try plan(user, factors)
+    } catch { return connection.eventLoop.makeFailedFuture(error) }
+    return apply(decided, on: connection, pool, logger).map { .decided($0) }
+  }
+
+  /// The plan's writes in order on `connection` until a compare-and-set loses: the futures form of
+  /// `applyOneByOne`.
+  static func apply(
+    _ plan: VerificationPlan, on connection: PostgresConnection, _ pool: ConnectionPool, _ logger: Logger
+  ) -> EventLoopFuture<VerificationPlan> {
+    var applied = connection.eventLoop.makeSucceededFuture(plan)
+    for write in plan.writes {
+      applied = applied.flatMap { result in
+        guard !result.lost else { return connection.eventLoop.makeSucceededFuture(result) }
+        switch write {
+        case .compareAndSet(let id, let version, let state, let audit):
+          return pool.executePrepared(
+            preparedCompareAndSet, compareAndSetBinds(id, version, state, audit), on: connection
+          )
+          .map { rows in
+            var result = result
+            result.lost = rows.count != 1
+            return result
           }
-          let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
-          let factors = try rows.filter { !$0[3].isNull }.map { try Self.factor($0, at: 3) }
-          decided = try plan(user, factors)
-        } catch { return connection.eventLoop.makeFailedFuture(error) }
-        var applied = connection.eventLoop.makeSucceededFuture(decided)
-        for write in decided.writes {
-          applied = applied.flatMap { result in
-            guard !result.lost else { return connection.eventLoop.makeSucceededFuture(result) }
-            switch write {
-            case .compareAndSet(let id, let version, let state, let audit):
-              return pool.executePrepared(
-                Self.preparedCompareAndSet, Self.compareAndSetBinds(id, version, state, audit), on: connection
-              ).map { rows in
-                var result = result
-                result.lost = rows.count != 1
-                return result
-              }
-            case .append(let audit):
-              return connection.query(Self.auditQuery(audit), logger: logger).map { _ in result }
-            }
-          }
+        case .append(let audit):
+          return connection.query(auditQuery(audit), logger: logger).map { _ in result }
         }
-        return applied.map { .decided($0) }
+      }
+    }
+    return applied
+  }
+
+  /// Applies an acceptance decided from an earlier read in one round trip: a prepared statement
+  /// that moves the token if its version holds and the user has no phone apps, and otherwise reads
+  /// the user and their tokens as ``preparedUserAndTokens`` does, to decide again on.
+  public func applyIfStillNoPhoneApps(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome? {
+    guard let job = earlyJob(early, name, plan) else { return nil }
+    do { return try job.wait() } catch { throw mapped(error) }
+  }
+
+  /// The same, chained on the connection's event loop without blocking a thread.
+  public func applyIfStillNoPhoneAppsWithoutBlocking(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome? {
+    guard let job = earlyJob(early, name, plan) else { return nil }
+    do { return try await job.get() } catch { throw mapped(error) }
+  }
+
+  /// nil unless `early` is one compare-and-set (as every acceptance is).
+  func earlyJob(
+    _ early: VerificationPlan, _ name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) -> EventLoopFuture<HardwareOnlyOutcome>? {
+    guard early.writes.count == 1,
+      case .compareAndSet(let id, let version, let state, let audit) = early.writes[0]
+    else { return nil }
+    let (pool, logger) = (pool, logger)
+    let binds = Self.compareAndSetBinds(id, version, state, audit) + [.init(string: name)]
+    return pool.withConnection { connection in
+      pool.executePrepared(Self.preparedCompareAndSetOrRead, binds, on: connection).flatMap { rows in
+        do {
+          if let first = rows.first, try first[0].decode(Bool.self) {
+            return connection.eventLoop.makeSucceededFuture(.decided(early))
+          }
+        } catch { return connection.eventLoop.makeFailedFuture(error) }
+        return Self.decide(rows, at: 1, plan, on: connection, pool, logger)
       }
     }
   }
@@ -257,11 +321,16 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   }
 
   /// A verification's read: the user, whether they have phone apps, and their tokens.
-  static let preparedUserAndTokens = """
+  static let preparedUserAndTokens = userAndTokens(named: "$1") + " ORDER BY f.id"
+
+  /// The read's rows for the user named by the parameter `name`, where `condition` holds.
+  static func userAndTokens(named name: String, where condition: String = "") -> String {
+    """
     SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
     FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
-    WHERE u.name = $1::text ORDER BY f.id
+    WHERE u.name = \(name)::text \(condition)
     """
+  }
 
   public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
     -> HOTPFactorRecord
@@ -334,17 +403,41 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
 
   /// The verification's compare-and-set and its audit line as one prepared statement.
   static let preparedCompareAndSet = """
+    WITH moved AS (\(moveToken) RETURNING id)
+    \(recordMove)
+    RETURNING id
+    """
+
+  /// The compare-and-set of an acceptance decided from an earlier read (see
+  /// ``applyIfStillNoPhoneApps(_:userNamed:orDecideAgain:)``): it applies only while the user has no
+  /// phone apps, and its result is one row saying whether it did, then, when it did not, the
+  /// columns of ``preparedUserAndTokens`` for user $18 (one row of NULLs if there is no such user),
+  /// in the order of the tokens (column 5). Both parts see one snapshot; a change committed after
+  /// it makes the next try lose again.
+  static let preparedCompareAndSetOrRead = """
     WITH moved AS (
-      UPDATE hotp_factors SET next_counter = $1::bigint, failures = $2::bigint, throttled_until = $3::bigint,
-        hard_locked = $4::boolean, pending_counter = $5::bigint, pending_expiry = $6::bigint,
-        version = version + 1
-      WHERE id = $7::bigint AND version = $8::bigint
+      \(moveToken) AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = hotp_factors.user_id)
       RETURNING id
-    )
+    ), recorded AS (\(recordMove))
+    SELECT EXISTS (SELECT 1 FROM moved), fresh.*
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN (\(userAndTokens(named: "$18", where: "AND NOT EXISTS (SELECT 1 FROM moved)"))) AS fresh ON true
+    ORDER BY 5
+    """
+
+  /// Moves token $7 from version $8 to the state $1…$6 (an UPDATE for a `moved` CTE).
+  static let moveToken = """
+    UPDATE hotp_factors SET next_counter = $1::bigint, failures = $2::bigint, throttled_until = $3::bigint,
+      hard_locked = $4::boolean, pending_counter = $5::bigint, pending_expiry = $6::bigint,
+      version = version + 1
+    WHERE id = $7::bigint AND version = $8::bigint
+    """
+
+  /// The audit line $9…$17, once per row of `moved`.
+  static let recordMove = """
     \(insertAuditColumns)
     SELECT $9::bigint, $10::text, $11::text, $12::text, $13::text, $14::text, $15::bigint, $16::bigint,
       $17::text FROM moved
-    RETURNING id
     """
 
   static func auditBinds(_ audit: AuditEntry) -> [PostgresData] {

@@ -350,12 +350,21 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     }
   }
 
-  static let casSQL = """
+  static let casSQL = casSQL(condition: "")
+
+  /// The compare-and-set that applies only while the token's user has no phone apps (see
+  /// ``applyIfStillNoPhoneApps(_:)``).
+  static let casIfNoPhoneAppsSQL = casSQL(
+    condition: "AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = hotp_factors.user_id)")
+
+  static func casSQL(condition: String) -> String {
+    """
     UPDATE hotp_factors
     SET next_counter = ?, failures = ?, throttled_until = ?, hard_locked = ?, pending_counter = ?,
         pending_expiry = ?, version = version + 1
-    WHERE id = ? AND version = ?
+    WHERE id = ? AND version = ? \(condition)
     """
+  }
 
   static func stateArguments(_ s: HOTPState) -> StatementArguments {
     [
@@ -494,6 +503,48 @@ extension SQLiteStore {
       let phones = try totpFactors(db, userID: user.id)
       if !phones.isEmpty { return .hasPhoneApps(user, phones) }
       return .decided(try apply(plan(user, factors), db))
+    }
+  }
+
+  /// Applies an acceptance decided from an earlier read: the writer's job is then the
+  /// compare-and-set (also requiring that the user has no phone apps) and its audit line, the
+  /// decision having been made outside it, so the single writer does no read and no HMAC. When it
+  /// loses, the same job reads and decides again as ``decideAndApplyIfNoPhoneApps(userNamed:_:)``.
+  public func applyIfStillNoPhoneApps(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) throws -> HardwareOnlyOutcome? {
+    do { return try committer.write(Self.earlyJob(early, name, plan)) } catch {
+      return try recovered(error) { .decided($0) }
+    }
+  }
+
+  /// The same; the caller's task is resumed when it is durable.
+  public func applyIfStillNoPhoneAppsWithoutBlocking(
+    _ early: VerificationPlan, userNamed name: String,
+    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) async throws -> HardwareOnlyOutcome? {
+    do { return try await committer.writeWithoutBlocking(Self.earlyJob(early, name, plan)) } catch {
+      return try recovered(error) { .decided($0) }
+    }
+  }
+
+  static func earlyJob(
+    _ early: VerificationPlan, _ name: String,
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
+  ) -> (Database) throws -> HardwareOnlyOutcome {
+    { db in
+      if early.writes.count == 1,
+        case .compareAndSet(let id, let version, let state, let audit) = early.writes[0]
+      {
+        try db.cachedStatement(sql: casIfNoPhoneAppsSQL).execute(
+          arguments: stateArguments(state) + [id, version])
+        if db.changesCount == 1 {
+          try insert(audit, db)
+          return .decided(early)
+        }
+      }
+      return try hardwareOnlyJob(name, plan)(db)
     }
   }
 

@@ -316,4 +316,41 @@ struct AccountFixture {
     #expect(try accounts.verifyWithPhoneApps(user: "alice", code: code(1), read: read).isAccepted)
     #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 2)
   }
+
+  /// A verifier decides from its memory of a user's tokens before it reads (one round trip), but
+  /// never trusts it: another node's verifier (its own memory, the same store) moves the counter and
+  /// then deletes the token, and every stale decision is made again on a fresh read. Each code is
+  /// accepted once, a moved-on code is a replay, and a deleted token accepts nothing.
+  @Test(arguments: StoreKind.allCases, [false, true])
+  func aRememberedReadIsNeverTrusted(kind: StoreKind, blocking: Bool) async throws {
+    let (store, a, _, code) = try Self.alice(on: kind)
+    let b = try HOTPVerifier(store: store, keys: a.keys, settings: a.settings, clock: a.clock)
+    func verify(_ verifier: HOTPVerifier, _ counter: UInt64) async throws -> Decision? {
+      var result: HOTPVerifier.HardwareOnlyResult?
+      if !blocking {
+        result = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(user: "alice", code: code(counter))
+      }
+      if result == nil { result = try verifier.verifyIfNoPhoneApps(user: "alice", code: code(counter)) }
+      guard case .decided(let decision)? = result else {
+        return kind == .memory ? try verifier.verify(user: "alice", code: code(counter)) : nil
+      }
+      return decision
+    }
+    #expect(try await verify(a, 0)?.reason == .accepted)
+    #expect(try await verify(b, 1)?.reason == .accepted)
+    #expect(try await verify(b, 2)?.reason == .accepted)
+    // a remembers the counter at 1, where code 1 would be good: it is a replay now.
+    #expect(try await verify(a, 1)?.reason == .replay)
+    #expect(try await verify(a, 3)?.reason == .accepted)
+    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 4)
+
+    let token = try #require(try store.hotpFactor(serial: "1"))
+    try store.deleteHOTPFactor(
+      id: token.id,
+      audit: AuditEntry(
+        at: 0, user: "alice", factor: "hotp:1", action: "delete", result: "done", reason: "deleted"))
+    #expect(try await verify(a, 4)?.reason == .noFactor)
+    let acceptances = try store.auditEntries(user: "alice", limit: 100).filter { $0.result == "accepted" }
+    #expect(acceptances.compactMap(\.counterBefore).sorted() == [0, 1, 2, 3])
+  }
 }
