@@ -4,11 +4,11 @@ import Foundation
 /// it reads and spend one store round trip, the write, instead of two.
 ///
 /// An entry is never trusted. A plan made from it is applied only through
-/// ``VerifierStore/applyIfStillNoPhoneApps(_:)``: compare-and-sets against the versions the entry
-/// holds, which also require that the user still has no phone apps. A token moved, reassigned,
-/// disabled or deleted by any process since then makes the write fail, and the verifier reads
-/// afresh. Only acceptances are applied this way: a refusal is decided again on a fresh read, since
-/// a token added elsewhere could accept the code.
+/// ``VerifierStore/applyIfStillNoPhoneApps(_:userNamed:orDecideAgain:)``: a compare-and-set
+/// against the version the entry holds, which also requires that the user still has no phone apps.
+/// A token moved, reassigned, disabled or deleted by any process since then makes the write fail,
+/// and the store reads and decides afresh. Only acceptances are applied this way: a refusal is
+/// decided on a fresh read, since a token added elsewhere could accept the code.
 final class RecentReads: @unchecked Sendable {
   /// A user and all their tokens (active or not), each at the state and version last seen.
   struct Entry: Sendable {

@@ -13,8 +13,9 @@ import Verifier
 /// changes the row. Calls block the calling thread (like the SQLite store), except the hardware-only
 /// verification, which also runs as futures on the connection's event loop for callers that must
 /// not block; decided from a remembered read, it is one statement that moves the token or, when the
-/// memory was stale, reads it afresh. A lost connection fails the call with ``StoreError/unavailable(_:)``: the
-/// server rolls back whatever was not committed, and the next call connects again.
+/// memory was stale, reads it afresh. A lost connection fails the call with
+/// ``StoreError/unavailable(_:)``: the server rolls back whatever was not committed, and the next
+/// call connects again.
 public final class PostgresStore: VerifierStore, @unchecked Sendable {
   let pool: ConnectionPool
   let logger: Logger

@@ -353,7 +353,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   static let casSQL = casSQL(condition: "")
 
   /// The compare-and-set that applies only while the token's user has no phone apps (see
-  /// ``applyIfStillNoPhoneApps(_:)``).
+  /// ``applyIfStillNoPhoneApps(_:userNamed:orDecideAgain:)``).
   static let casIfNoPhoneAppsSQL = casSQL(
     condition: "AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = hotp_factors.user_id)")
 
