@@ -19,7 +19,7 @@ final class RecentReads: @unchecked Sendable {
     /// entry is the plan the fresh read would give.
     func matches(_ user: UserRecord, _ factors: [HOTPFactorRecord]) -> Bool {
       user == self.user
-        && factors.map { [$0.id, $0.state.version] } == self.factors.map { [$0.id, $0.state.version] }
+        && factors.elementsEqual(self.factors) { $0.id == $1.id && $0.state.version == $1.state.version }
     }
   }
 
