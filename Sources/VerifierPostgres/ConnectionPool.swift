@@ -101,6 +101,15 @@ final class ConnectionPool: @unchecked Sendable {
     }
   }
 
+  /// Resolves once `connection` has answered everything sent on it before. postgres-nio completes
+  /// a statement at its CommandComplete, which PostgreSQL sends before it commits a statement run
+  /// outside a transaction block; should the commit fail or the server stop in between (a fast
+  /// shutdown), the change is rolled back while the caller was told it was made. The empty query
+  /// is answered only after that commit, so once it is, every statement before it is committed.
+  func committed(on connection: PostgresConnection) -> EventLoopFuture<Void> {
+    connection.query("", logger: logger).map { _ in }
+  }
+
   /// Runs a hot statement as a prepared statement on `connection`: parsed and planned once per
   /// connection instead of on every call (which cost PostgreSQL more CPU than running it). `sql`
   /// names its parameters' types with casts (`$1::bigint`), since they are bound untyped. Read the

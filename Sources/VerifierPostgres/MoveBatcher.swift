@@ -101,13 +101,19 @@ final class MoveBatcher: @unchecked Sendable {
   }
 
   /// Applies 1…``maxBatch`` moves of distinct tokens in one statement, on a connection of the
-  /// pool's; the results come in the order of `moves`.
+  /// pool's; the results come in the order of `moves`, once the statement is committed if anything
+  /// moved.
   func run(_ moves: [Move]) -> EventLoopFuture<[Result]> {
     let pool = pool
     return pool.withConnection { connection in
       pool.executePrepared(Self.statements[moves.count - 1], Self.binds(moves), on: connection)
+        .flatMapThrowing { try Self.results($0, count: moves.count) }
+        .flatMap { results in
+          results.contains(where: \.moved)
+            ? pool.committed(on: connection).map { results }
+            : connection.eventLoop.makeSucceededFuture(results)
+        }
     }
-    .flatMapThrowing { try Self.results($0, count: moves.count) }
   }
 
   /// Each move's rows (column 0 is the move's place in the batch).

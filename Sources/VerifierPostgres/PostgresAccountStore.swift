@@ -80,7 +80,7 @@ extension PostgresStore: AccountStore {
     throws(StoreError) -> Bool
   {
     let s = newState
-    let result = try run(
+    let result = try write(
       """
       WITH moved AS (
         UPDATE totp_factors SET last_step = \(s.lastStep), drift = \(s.driftSteps), failures = \(s.failures), \

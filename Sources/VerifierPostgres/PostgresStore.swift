@@ -48,6 +48,18 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     return try pool.with { try $0.query(query, logger: logger).wait() }
   }
 
+  /// Runs a statement that changes something, outside a transaction block; returns once it is
+  /// committed (see ``ConnectionPool/committed(on:)``).
+  @discardableResult
+  func write(_ query: PostgresQuery) throws(StoreError) -> PostgresQueryResult {
+    let (pool, logger) = (pool, logger)
+    return try pool.with { connection in
+      let result = try connection.query(query, logger: logger).wait()
+      try pool.committed(on: connection).wait()
+      return result
+    }
+  }
+
   /// Runs `body`'s statements in one transaction on one connection; an error rolls it back.
   func transaction<T>(_ body: (Transaction) throws -> T) throws(StoreError) -> T {
     let logger = logger
@@ -271,8 +283,8 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     }
   }
 
-  /// The plan's writes in order on `connection` until a compare-and-set loses: the futures form of
-  /// `applyOneByOne`.
+  /// The plan's writes in order on `connection` until a compare-and-set loses, each committed on
+  /// its own: the futures form of `applyOneByOne`.
   static func apply(
     _ plan: VerificationPlan, on connection: PostgresConnection, _ pool: ConnectionPool, _ logger: Logger
   ) -> EventLoopFuture<VerificationPlan> {
@@ -295,7 +307,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
         }
       }
     }
-    return applied
+    return applied.flatMap { result in pool.committed(on: connection).map { result } }
   }
 
   /// Applies an acceptance decided from an earlier read in one round trip: a batched move (see
@@ -404,8 +416,11 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   {
     let binds = Self.compareAndSetBinds(factorID, expectedVersion, newState, audit)
     let pool = pool
-    return try pool.with { try pool.executePrepared(Self.preparedCompareAndSet, binds, on: $0).wait() }.count
-      == 1
+    return try pool.with { connection in
+      let rows = try pool.executePrepared(Self.preparedCompareAndSet, binds, on: connection).wait()
+      try pool.committed(on: connection).wait()
+      return rows
+    }.count == 1
   }
 
   static func compareAndSetBinds(
@@ -473,7 +488,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   }
 
   public func append(_ audit: AuditEntry) throws(StoreError) {
-    try run(Self.auditQuery(audit))
+    try write(Self.auditQuery(audit))
   }
 
   public func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry] {

@@ -161,6 +161,49 @@ import Verifier
     #expect(results[0].fresh.count == 1 && results[0].fresh[0][base].isNull)
   }
 
+  /// A write is reported done only once committed. PostgreSQL answers a statement run outside a
+  /// transaction block before it commits it; here the commit itself fails (a deferred trigger
+  /// refuses the audit line, as a server stopping at that moment would lose it): every kind of
+  /// write fails clearly and nothing of it holds.
+  @Test func aWriteWhoseCommitFailsIsNeverReportedDone() throws {
+    let database = try TestPostgres.freshDatabase()
+    let store = try PostgresStore(location: PostgresLocation(url: database.url), connections: 1)
+    let keys = MasterKeyRing.generate()
+    try seedAlice(store, keys)
+    _ = try TestPostgres.psql(
+      database.url,
+      """
+      CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.reason = 'refused-at-commit' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+        RETURN NULL;
+      END $$;
+      CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON audit DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION refuse_at_commit();
+      """)
+    let token = try #require(try store.hotpFactor(serial: "1"))
+    var moved = token.state
+    moved.nextCounter = 1
+    let refused = AuditEntry(
+      at: 1, user: "alice", factor: "1", action: "verify", result: "accepted", reason: "refused-at-commit")
+    let lines = try store.auditEntries(user: nil, limit: 1000).count
+
+    #expect(throws: StoreError.self) { try store.append(refused) }
+    #expect(throws: StoreError.self) {
+      try store.compareAndSet(
+        factorID: token.id, expectedVersion: token.state.version, newState: moved, audit: refused)
+    }
+    let move = MoveBatcher.Move(
+      factorID: token.id, expectedVersion: token.state.version, state: moved, audit: refused,
+      userName: "alice")
+    #expect(throws: (any Error).self) { try store.moves.run([move]).wait() }
+    #expect(try store.hotpFactor(serial: "1") == token)
+    #expect(try store.auditEntries(user: nil, limit: 1000).count == lines)
+    // The connection was replaced: an ordinary verification is accepted.
+    let code = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey)).code(counter: 0).text
+    #expect(try HOTPVerifier(store: store, keys: keys).verify(user: "alice", code: code).isAccepted)
+  }
+
   @Test func anUnreachableServerIsAClearError() throws {
     let url = try #require(TestPostgres.url).replacingOccurrences(
       of: "host=/tmp/", with: "host=/tmp/otptoken-no-such-")
