@@ -3,33 +3,40 @@ import NIOCore
 import PostgresNIO
 import Verifier
 
-/// The verifications' compare-and-sets, several to one statement. Under load a node has many
-/// verifications waiting on PostgreSQL at once; each single-row statement cost a transaction, a
-/// commit and a round trip, more than the row itself. The batcher keeps at most `inFlight`
+/// The verifications' compare-and-sets and reads, several to one statement. Under load a node has
+/// many verifications waiting on PostgreSQL at once; each single-row statement cost a transaction,
+/// a commit and a round trip, more than the row itself. The batcher keeps at most `inFlight`
 /// statements running; what arrives meanwhile waits and goes out together, up to ``maxBatch``, as
 /// soon as one ends. A lone verification is therefore sent at once, as before.
 ///
 /// Each move in a statement stands alone: its token moves only if its version holds and its user
 /// has no phone apps, and its audit line is written exactly when it does. A move that did not
-/// apply comes back with its user and tokens as read by the statement, to decide again on. A batch
+/// apply comes back with its user and tokens as read by the statement, to decide again on; a move
+/// of nothing is a verification's first read. A batch
 /// holds a token at most once, and its rows are locked in the order of the token ids, so batches
 /// from several nodes never deadlock on one another. A failed statement fails each of its moves
 /// with its error, having changed nothing.
 final class MoveBatcher: @unchecked Sendable {
-  /// One compare-and-set with its audit line, for a user named in the request.
+  /// One compare-and-set with its audit line (nil: nothing to move, only the read), for a user
+  /// named in the request.
   struct Move: Sendable {
-    let factorID: Int64
-    let expectedVersion: Int64
-    let state: HOTPState
-    let audit: AuditEntry
+    struct CompareAndSet: Sendable {
+      let factorID: Int64
+      let expectedVersion: Int64
+      let state: HOTPState
+      let audit: AuditEntry
+    }
+    let compareAndSet: CompareAndSet?
     let userName: String
+
+    var factorID: Int64? { compareAndSet?.factorID }
   }
 
   /// What became of one move.
   struct Result: Sendable {
     /// The token moved and its audit line was written.
     let moved: Bool
-    /// When it did not: the columns of ``PostgresStore/preparedUserAndTokens`` from column
+    /// When it did not: the columns of ``PostgresStore/userAndTokens(named:where:)`` from column
     /// ``freshBase`` on (one row of NULLs for an unknown user), in the order of the tokens.
     let fresh: [PreparedRow]
   }
@@ -73,7 +80,8 @@ final class MoveBatcher: @unchecked Sendable {
     var batch: [Job] = []
     var rest: [Job] = []
     for job in waiting {
-      if batch.count < Self.maxBatch && !batch.contains(where: { $0.move.factorID == job.move.factorID }) {
+      let repeated = job.move.factorID.map { id in batch.contains { $0.move.factorID == id } } ?? false
+      if batch.count < Self.maxBatch && !repeated {
         batch.append(job)
       } else {
         rest.append(job)
@@ -81,7 +89,7 @@ final class MoveBatcher: @unchecked Sendable {
     }
     waiting = rest
     running += 1
-    batch.sort { $0.move.factorID < $1.move.factorID }
+    batch.sort { ($0.move.factorID ?? -1) < ($1.move.factorID ?? -1) }
     return batch
   }
 
@@ -143,9 +151,21 @@ final class MoveBatcher: @unchecked Sendable {
   ]
 
   static func binds(_ moves: [Move]) -> [PostgresData] {
-    moves.flatMap {
-      PostgresStore.compareAndSetBinds($0.factorID, $0.expectedVersion, $0.state, $0.audit)
-        + [.init(string: $0.userName)]
+    moves.flatMap { move in
+      let change =
+        move.compareAndSet.map {
+          PostgresStore.compareAndSetBinds($0.factorID, $0.expectedVersion, $0.state, $0.audit)
+        } ?? nothingToMove
+      return change + [.init(string: move.userName)]
+    }
+  }
+
+  /// A compare-and-set's parameters all NULL: no token has a NULL id, so nothing moves.
+  static let nothingToMove: [PostgresData] = columns.dropLast().map {
+    switch $0.type {
+    case "boolean": PostgresData(type: .bool)
+    case "text": PostgresData(type: .text)
+    default: PostgresData(type: .int8)
     }
   }
 

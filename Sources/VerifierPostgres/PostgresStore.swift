@@ -229,19 +229,17 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     do { return try await job.get() } catch { throw mapped(error) }
   }
 
-  /// A verification: the prepared read, the plan (run on the event loop: a decision is a few
-  /// HMACs), and the plan's writes.
+  /// A verification: the read (batched as a move of nothing), the plan (run on the event loop: a
+  /// decision is a few HMACs), and the plan's writes.
   func verificationJob(
     _ name: String, _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) -> EventLoopFuture<HardwareOnlyOutcome> {
-    let pool = pool
-    return pool.withConnection { connection in
-      pool.executePrepared(Self.preparedUserAndTokens, [.init(string: name)], on: connection)
+    moves.apply(MoveBatcher.Move(compareAndSet: nil, userName: name)).flatMap {
+      self.decide($0.fresh, at: MoveBatcher.freshBase, plan)
     }
-    .flatMap { self.decide($0, at: 0, plan) }
   }
 
-  /// Decides on rows of ``preparedUserAndTokens``'s columns (from column `base` on) and applies the
+  /// Decides on rows of ``userAndTokens(named:where:)``'s columns (from column `base` on) and applies the
   /// plan's writes.
   func decide(
     _ rows: [PreparedRow], at base: Int,
@@ -275,7 +273,8 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
       return pool.withConnection { Self.apply(plan, on: $0, pool, logger) }
     }
     let move = MoveBatcher.Move(
-      factorID: id, expectedVersion: version, state: state, audit: audit, userName: name)
+      compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit), userName: name
+    )
     return moves.apply(move).map { result in
       var plan = plan
       plan.lost = !result.moved
@@ -312,7 +311,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
 
   /// Applies an acceptance decided from an earlier read in one round trip: a batched move (see
   /// ``MoveBatcher``) of the token if its version holds and the user has no phone apps, which
-  /// otherwise reads the user and their tokens as ``preparedUserAndTokens`` does, to decide again on.
+  /// otherwise reads the user and their tokens, to decide again on.
   public func applyIfStillNoPhoneApps(
     _ early: VerificationPlan, userNamed name: String,
     orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
@@ -339,7 +338,8 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
       case .compareAndSet(let id, let version, let state, let audit) = early.writes[0]
     else { return nil }
     let move = MoveBatcher.Move(
-      factorID: id, expectedVersion: version, state: state, audit: audit, userName: name)
+      compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit), userName: name
+    )
     return moves.apply(move).flatMap { result in
       result.moved
         ? self.pool.eventLoop.makeSucceededFuture(.decided(early))
@@ -352,10 +352,9 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     error is VerifierError ? error : pool.map(error)
   }
 
-  /// A verification's read: the user, whether they have phone apps, and their tokens.
-  static let preparedUserAndTokens = userAndTokens(named: "$1") + " ORDER BY f.id"
-
-  /// The read's rows for the user named by the parameter `name`, where `condition` holds.
+  /// A verification's read: the user, whether they have phone apps, and their tokens (a row each,
+  /// or one with NULL token columns if they have none), for the user named by the SQL expression
+  /// `name`, where `condition` holds.
   static func userAndTokens(named name: String, where condition: String = "") -> String {
     """
     SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)

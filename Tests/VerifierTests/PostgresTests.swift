@@ -122,7 +122,9 @@ import Verifier
         at: 1, user: name, factor: token.serial, action: "verify", result: "accepted", reason: "ok",
         counterBefore: token.state.nextCounter, counterAfter: counter, source: "test")
       return MoveBatcher.Move(
-        factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit, userName: name)
+        compareAndSet: .init(
+          factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit),
+        userName: name)
     }
     // Another node moves bob's token first.
     let bob = try #require(tokens["bob"])
@@ -194,7 +196,8 @@ import Verifier
         factorID: token.id, expectedVersion: token.state.version, newState: moved, audit: refused)
     }
     let move = MoveBatcher.Move(
-      factorID: token.id, expectedVersion: token.state.version, state: moved, audit: refused,
+      compareAndSet: .init(
+        factorID: token.id, expectedVersion: token.state.version, state: moved, audit: refused),
       userName: "alice")
     #expect(throws: (any Error).self) { try store.moves.run([move]).wait() }
     #expect(try store.hotpFactor(serial: "1") == token)
