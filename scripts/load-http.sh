@@ -3,7 +3,10 @@
 #   1. SQLite, one node.
 #   2. PostgreSQL (a throw-away cluster), two nodes on one database, one wrk per node.
 # Every request is a fresh, valid code (otptoken load-prepare), so the figures are acceptances:
-# durable counter moves with their audit lines. A benchmark, not a test: it prints, it asserts nothing.
+# durable counter moves with their audit lines. Each measurement follows a warm-up of WARMUP
+# (default 4s; 0s for none) with the same users and further codes, so it shows a running service
+# (connections open, statements prepared, the users seen before) rather than its first seconds.
+# A benchmark, not a test: it prints, it asserts nothing.
 # Environment: DURATION (default 10s), CONNECTIONS for the SQLite node (default 12),
 # PG_CONNECTIONS per PostgreSQL node (default 4), WRK_THREADS per wrk (default 1), USERS (default
 # 10000). The defaults are the concurrency at which the p99 target is measured on a 2-core machine
@@ -11,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
+warmup=${WARMUP:-4s}
 connections=${CONNECTIONS:-12}
 pg_connections=${PG_CONNECTIONS:-4}
 wrk_threads=${WRK_THREADS:-1}
@@ -52,13 +56,24 @@ serve() {
 
 figure() { grep -E '^\{"requests"' || echo '{"error": "wrk printed no figures"}'; }
 
+# wrk with the verify script: CONNECTIONS DURATION URL FOLDER FILE_OFFSET (a warm-up when
+# DURATION is WARMUP: its figures are dropped, and the next run carries on with the next codes).
+load() {
+  if [ "$2" = warmup ]; then
+    [ "$warmup" = 0s ] && return
+    wrk -t"$wrk_threads" -c"$1" -d"$warmup" -s scripts/wrk-verify.lua "$3" -- "$4" "$5" >/dev/null
+  else
+    wrk -t"$wrk_threads" -c"$1" -d"$2" -s scripts/wrk-verify.lua "$3" -- "$4" "$5"
+  fi
+}
+
 echo "== SQLite, one node, $connections connections, $duration" >&2
-"$bin" load-prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes 20 \
+"$bin" load-prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes 30 \
   --threads 2 --out "$work/sqlite" 2>/dev/null
 serve "$work/sqlite-node" --db "$work/load.sqlite" --key-file "$work/master.key"
 port=$(cat "$work/sqlite-node.port")
-sqlite=$(wrk -t"$wrk_threads" -c"$connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port" -- \
-  "$work/sqlite" 0 | figure)
+load "$connections" warmup "http://127.0.0.1:$port" "$work/sqlite" 0
+sqlite=$(load "$connections" "$duration" "http://127.0.0.1:$port" "$work/sqlite" 0 | figure)
 echo "sqlite_one_node: $sqlite"
 kill "${pids[-1]}"
 
@@ -72,11 +87,11 @@ serve "$work/node-a" --postgres "$url" --key-file "$work/master.key" --threads 1
 serve "$work/node-b" --postgres "$url" --key-file "$work/master.key" --threads 16
 port_a=$(cat "$work/node-a.port")
 port_b=$(cat "$work/node-b.port")
-wrk -t"$wrk_threads" -c"$pg_connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port_a" -- \
-  "$work/pg-bodies" 0 >"$work/wrk-a.txt" &
-wrk_a=$!
-wrk -t"$wrk_threads" -c"$pg_connections" -d"$duration" -s scripts/wrk-verify.lua "http://127.0.0.1:$port_b" -- \
-  "$work/pg-bodies" 2 >"$work/wrk-b.txt"
-wait "$wrk_a"
+for phase in warmup "$duration"; do
+  load "$pg_connections" "$phase" "http://127.0.0.1:$port_a" "$work/pg-bodies" 0 >"$work/wrk-a.txt" &
+  wrk_a=$!
+  load "$pg_connections" "$phase" "http://127.0.0.1:$port_b" "$work/pg-bodies" 2 >"$work/wrk-b.txt"
+  wait "$wrk_a"
+done
 echo "postgres_node_a: $(figure <"$work/wrk-a.txt")"
 echo "postgres_node_b: $(figure <"$work/wrk-b.txt")"

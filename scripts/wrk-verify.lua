@@ -1,5 +1,7 @@
 -- wrk script for POST /v1/verify: each thread sends the bodies of its own file (from
--- `otptoken load-prepare`), in order, and counts accepted and refused answers.
+-- `otptoken load-prepare`), in order, and counts accepted and refused answers. A thread starts
+-- where the last run on that file stopped (FOLDER/position-N), so a warm-up run does not use up
+-- the codes of the measured one.
 -- Usage: wrk -t T -c C -d 10s -s scripts/wrk-verify.lua URL -- FOLDER [THREAD_OFFSET]
 local threads = {}
 local next_id = 0
@@ -11,16 +13,21 @@ function setup(thread)
 end
 
 function init(args)
-  local folder = args[1]
-  local offset = tonumber(args[2] or "0")
+  folder = args[1]
+  file_number = id + tonumber(args[2] or "0")
   bodies = {}
-  for line in io.lines(folder .. "/bodies-" .. (id + offset) .. ".txt") do
+  for line in io.lines(folder .. "/bodies-" .. file_number .. ".txt") do
     bodies[#bodies + 1] = line
+  end
+  position = 0
+  local last = io.open(folder .. "/position-" .. file_number)
+  if last then
+    position = tonumber(last:read("*a")) or 0
+    last:close()
   end
   local file = io.open(folder .. "/key")
   local key = file:read("*a")
   file:close()
-  position = 0
   accepted = 0
   refused = 0
   wrapped = 0
@@ -52,6 +59,9 @@ function done(summary, latency, requests)
     a = a + thread:get("accepted")
     r = r + thread:get("refused")
     w = w + thread:get("wrapped")
+    local last = io.open(thread:get("folder") .. "/position-" .. thread:get("file_number"), "w")
+    last:write(tostring(thread:get("position")))
+    last:close()
   end
   local seconds = summary.duration / 1e6
   io.write(string.format(
