@@ -56,10 +56,18 @@ final class MoveBatcher: @unchecked Sendable {
   private let lock = NSLock()
   private var waiting: [Job] = []
   private var running = 0
+  private var sent = 0
 
   init(pool: ConnectionPool, inFlight: Int) {
     self.pool = pool
     self.inFlight = max(1, inFlight)
+  }
+
+  /// How many statements have been sent.
+  var statements: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return sent
   }
 
   /// Applies `move` in the next statement.
@@ -112,6 +120,9 @@ final class MoveBatcher: @unchecked Sendable {
   /// pool's; the results come in the order of `moves`, once the statement is committed if anything
   /// moved.
   func run(_ moves: [Move]) -> EventLoopFuture<[Result]> {
+    lock.lock()
+    sent += 1
+    lock.unlock()
     let pool = pool
     return pool.withConnection { connection in
       pool.executePrepared(Self.statements[moves.count - 1], Self.binds(moves), on: connection)

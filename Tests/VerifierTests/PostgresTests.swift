@@ -207,6 +207,50 @@ import Verifier
     #expect(try HOTPVerifier(store: store, keys: keys).verify(user: "alice", code: code).isAccepted)
   }
 
+  /// Moves arriving while a statement runs wait for it and go out together: at most 16 to a
+  /// statement, a token at most once in one. Here the first statement waits on a lock while 40 more
+  /// moves arrive, one of them a second move of the same token; each token moves exactly once.
+  @Test func movesArrivingTogetherShareStatements() throws {
+    let database = try TestPostgres.freshDatabase()
+    let store = try PostgresStore(
+      location: PostgresLocation(url: database.url), connections: 4, batchesInFlight: 1)
+    let keys = MasterKeyRing.generate()
+    let tokens = try (0..<40).map { index in
+      let user = try store.createUser(name: "user\(index)", audit: Fixture.audit("user-add"))
+      return try store.insertHOTPFactor(
+        NewHOTPFactor(
+          userID: user.id, serial: "t\(index)", digits: 6, algorithm: .sha1,
+          sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "t\(index)")),
+          counter: 0, active: true),
+        audit: Fixture.audit("register"))
+    }
+    func move(_ token: HOTPFactorRecord) -> MoveBatcher.Move {
+      var state = token.state
+      state.nextCounter = 1
+      let audit = AuditEntry(
+        at: 1, user: "user-of-\(token.serial)", factor: token.serial, action: "verify", result: "accepted",
+        reason: "ok", counterBefore: 0, counterAfter: 1)
+      return MoveBatcher.Move(
+        compareAndSet: .init(
+          factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit),
+        userName: "user\(token.serial.dropFirst())")
+    }
+
+    let moves = tokens.flatMap { $0.serial == "t3" ? [move($0), move($0)] : [move($0)] }
+    let holder = try LockHolder(url: database.url, table: "audit")
+    let results = moves.map { store.moves.apply($0) }
+    try holder.release()
+    let moved = try results.map { try $0.wait().moved }
+
+    // t0 alone; then t1…t16 (the second t3 waits); the second t3 and t17…t31; t32…t39.
+    #expect(store.moves.statements == 4)
+    #expect(moved.filter { $0 }.count == 40 && moved[4] == false)
+    for token in tokens {
+      #expect(try store.hotpFactor(serial: token.serial)?.state.version == token.state.version + 1)
+    }
+    #expect(try store.auditEntries(user: nil, limit: 1000).filter { $0.action == "verify" }.count == 40)
+  }
+
   @Test func anUnreachableServerIsAClearError() throws {
     let url = try #require(TestPostgres.url).replacingOccurrences(
       of: "host=/tmp/", with: "host=/tmp/otptoken-no-such-")
