@@ -288,9 +288,10 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     return applied.flatMap { result in pool.committed(on: connection).map { result } }
   }
 
-  /// Applies an acceptance decided from an earlier read in one round trip: a prepared statement
-  /// that moves the token if its version holds and the user has no phone apps, and otherwise reads
-  /// the user and their tokens as ``preparedUserAndTokens`` does, to decide again on.
+  /// Applies an acceptance decided from an earlier read with one statement: a prepared statement
+  /// that moves the token if its version holds and the user has no phone apps (then answers once
+  /// it is committed), and otherwise reads the user and their tokens as ``preparedUserAndTokens``
+  /// does, to decide again on.
   public func applyIfStillNoPhoneApps(
     _ early: VerificationPlan, userNamed name: String,
     orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
