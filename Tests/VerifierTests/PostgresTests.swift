@@ -98,8 +98,8 @@ import VerifierPostgres
   /// A write is reported done only once committed. PostgreSQL answers a statement run outside a
   /// transaction block before it commits it; here the commit itself fails (a deferred trigger
   /// refuses the audit line, as a server stopping at that moment would lose it): every kind of
-  /// write fails clearly and nothing of it holds.
-  @Test func aWriteWhoseCommitFailsIsNeverReportedDone() throws {
+  /// write, the service's verification paths included, fails clearly and nothing of it holds.
+  @Test func aWriteWhoseCommitFailsIsNeverReportedDone() async throws {
     let database = try TestPostgres.freshDatabase()
     let store = try PostgresStore(location: PostgresLocation(url: database.url), connections: 1)
     let keys = MasterKeyRing.generate()
@@ -109,7 +109,9 @@ import VerifierPostgres
       """
       CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        IF NEW.reason = 'refused-at-commit' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+        IF NEW.reason = 'refused-at-commit' OR NEW.counter_after = 2 THEN
+          RAISE EXCEPTION 'refused at commit';
+        END IF;
         RETURN NULL;
       END $$;
       CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON audit DEFERRABLE INITIALLY DEFERRED
@@ -129,9 +131,26 @@ import VerifierPostgres
     }
     #expect(try store.hotpFactor(serial: "1") == token)
     #expect(try store.auditEntries(user: nil, limit: 1000).count == lines)
-    // The connection was replaced: an ordinary verification is accepted.
-    let code = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey)).code(counter: 0).text
-    #expect(try HOTPVerifier(store: store, keys: keys).verify(user: "alice", code: code).isAccepted)
+
+    // The service's paths: code 0 is accepted (the connection was replaced), code 1's acceptance
+    // (to counter 2) fails at commit, decided from the remembered read and from a fresh one.
+    let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
+    let remembering = try HOTPVerifier(store: store, keys: keys)
+    guard
+      case .decided(let first)? = try await remembering.verifyIfNoPhoneAppsWithoutBlocking(
+        user: "alice", code: generator.code(counter: 0).text)
+    else {
+      Issue.record("the store declined to decide")
+      return
+    }
+    #expect(first.isAccepted)
+    for verifier in [remembering, try HOTPVerifier(store: store, keys: keys)] {
+      await #expect(throws: VerifierError.self) {
+        try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
+          user: "alice", code: generator.code(counter: 1).text)
+      }
+      #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 1)
+    }
   }
 
   @Test func anUnreachableServerIsAClearError() throws {
