@@ -209,7 +209,19 @@ public struct HOTPVerifier: Sendable {
         continue
       }
       let generator = try self.generator(factor)
-      // 1. The second code of a pending auto-resync.
+      // 1. A used code: refused and recorded, not counted as a failure, since a second submission of
+      //    a real code (a double click, a racing node) is not a guess. Checked first: with 6 digits
+      //    a code's value recurs among the next ten counters about once in 110,000 codes, and a used
+      //    code must not be accepted again there (a node that lost the race to accept it decides
+      //    again on the moved counter, and must answer replay).
+      let lookback = min(UInt64(settings.replayLookback), state.nextCounter)
+      if lookback > 0, generator.find(code, from: state.nextCounter - lookback, count: Int(lookback)) != nil {
+        let audit = entry(
+          user, factor, "verify", "refused", "replay", state.nextCounter, state.nextCounter, source)
+        return VerificationPlan(
+          decision: Decision(reason: .replay, factor: label(factor)), writes: [.append(audit)])
+      }
+      // 2. The second code of a pending auto-resync.
       if let pending = state.pendingResyncCounter, let expiry = state.pendingResyncExpiry, now < expiry,
         generator.find(code, from: pending &+ 1, count: 1) != nil
       {
@@ -221,7 +233,7 @@ public struct HOTPVerifier: Sendable {
           decision: Decision(reason: .resynced, factor: label(factor), counter: accepted),
           writes: [change(factor, state, next, audit)])
       }
-      // 2. The look-ahead window.
+      // 3. The look-ahead window.
       if let counter = generator.find(code, from: state.nextCounter, count: settings.lookAhead) {
         let next = HOTPState(nextCounter: counter &+ 1, version: state.version)
         let audit = entry(
@@ -229,15 +241,6 @@ public struct HOTPVerifier: Sendable {
         return VerificationPlan(
           decision: Decision(reason: .accepted, factor: label(factor), counter: counter),
           writes: [change(factor, state, next, audit)])
-      }
-      // 3. A used code: refused and recorded, not counted as a failure, since a second submission of
-      //    a real code (a double click, a racing node) is not a guess.
-      let lookback = min(UInt64(settings.replayLookback), state.nextCounter)
-      if lookback > 0, generator.find(code, from: state.nextCounter - lookback, count: Int(lookback)) != nil {
-        let audit = entry(
-          user, factor, "verify", "refused", "replay", state.nextCounter, state.nextCounter, source)
-        return VerificationPlan(
-          decision: Decision(reason: .replay, factor: label(factor)), writes: [.append(audit)])
       }
       // 4. Beyond the window but within the sync window: remember it and ask for the next press.
       let syncSpan = settings.syncWindow - settings.lookAhead

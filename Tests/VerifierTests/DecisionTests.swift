@@ -34,6 +34,30 @@ import Verifier
     #expect(try f.store.auditEntries(user: "alice", limit: 1).first?.reason == "replay")
   }
 
+  /// A secret whose 6-digit code at counter 29 recurs at counter 36, inside the look-ahead window
+  /// of counter 30 (found by searching secrets; such a pair comes about once in 110,000 codes).
+  static let recurringKey: [UInt8] = [
+    0xad, 0x53, 0xbe, 0xe4, 0x9b, 0x7c, 0x53, 0xc5, 0xea, 0x36,
+    0x3f, 0x55, 0x99, 0x77, 0x11, 0x5a, 0xad, 0x1f, 0x2b, 0x74,
+  ]
+
+  /// A used code stays used even where its value recurs in the window: it is refused as a replay,
+  /// not accepted a second time at the later counter. (A node that lost the race to accept it
+  /// decides again on the moved counter exactly like this.) The recurring press itself is then
+  /// refused as a replay too, and the token's next press is accepted through the window.
+  @Test(arguments: StoreKind.allCases)
+  func aUsedCodeRecurringInTheWindowIsAReplay(kind: StoreKind) throws {
+    let f = try Fixture(kind, key: Self.recurringKey, counter: 29)
+    #expect(f.code(29) == f.code(36))
+    #expect(try f.verify(29) == .accepted)
+    #expect(try f.verify(29) == .replay)
+    #expect(f.state.nextCounter == 30)
+    #expect(try f.verify(30) == .accepted)
+    #expect(try f.verify(36) == .replay)
+    #expect(try f.verify(37) == .accepted)
+    #expect(f.state.nextCounter == 38 && f.state.failures == 0)
+  }
+
   @Test(arguments: StoreKind.allCases)
   func autoResyncWithTheNextCode(kind: StoreKind) throws {
     let f = try Fixture(kind)
