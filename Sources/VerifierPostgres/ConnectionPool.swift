@@ -44,9 +44,13 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
 /// and gives it back) and those that chain futures on the connection's event loop. Callers queue
 /// for connections in one line, first come first served. A connection that failed is closed and
 /// replaced on the next request, so a restarted server is reconnected to without a restart of ours.
+/// A use of a connection that has not ended after `callTimeout` closes it, which fails whatever
+/// waits on it: a connection that stopped answering (seen after a server restart: statements
+/// queued on it, the server idle) costs one clear error instead of a caller stuck for good.
 final class ConnectionPool: @unchecked Sendable {
   let location: PostgresLocation
   let limit: Int
+  let callTimeout: TimeAmount
   private let group: MultiThreadedEventLoopGroup
   private let logger: Logger
   private let lock = NSLock()
@@ -60,9 +64,11 @@ final class ConnectionPool: @unchecked Sendable {
   /// Statements prepared on each connection (by connection id, then SQL).
   private var prepared: [Int: [String: PreparedQuery]] = [:]
 
-  init(location: PostgresLocation, limit: Int, logger: Logger) {
+  init(location: PostgresLocation, limit: Int, callTimeout: Duration, logger: Logger) {
     self.location = location
     self.limit = max(1, limit)
+    let (seconds, attoseconds) = callTimeout.components
+    self.callTimeout = .nanoseconds(max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
     self.logger = logger
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }
@@ -72,11 +78,14 @@ final class ConnectionPool: @unchecked Sendable {
   func with<T>(_ body: (PostgresConnection) throws -> T) throws(StoreError) -> T {
     let connection: PostgresConnection
     do { connection = try checkOut().wait() } catch { throw map(error) }
+    let watchdog = watch(connection)
     do {
       let result = try body(connection)
+      watchdog.cancel()
       checkIn(connection)
       return result
     } catch {
+      watchdog.cancel()
       giveBack(connection, after: error)
       throw map(error)
     }
@@ -89,7 +98,9 @@ final class ConnectionPool: @unchecked Sendable {
     -> EventLoopFuture<T>
   {
     checkOut().flatMap { connection in
-      body(connection).always { result in
+      let watchdog = self.watch(connection)
+      return body(connection).always { result in
+        watchdog.cancel()
         switch result {
         case .success: self.checkIn(connection)
         case .failure(let error): self.giveBack(connection, after: error)
@@ -153,6 +164,17 @@ final class ConnectionPool: @unchecked Sendable {
       try? closing.wait()
     }
     try? group.syncShutdownGracefully()
+  }
+
+  /// Closes `connection` unless the returned task is cancelled within ``callTimeout``.
+  private func watch(_ connection: PostgresConnection) -> Scheduled<Void> {
+    let (logger, timeout) = (logger, callTimeout)
+    return connection.eventLoop.scheduleTask(in: timeout) {
+      logger.warning(
+        "a PostgreSQL call outlasted its time limit; closing its connection",
+        metadata: ["seconds": "\(timeout.nanoseconds / 1_000_000_000)"])
+      Self.close(connection)
+    }
   }
 
   /// A connection for one caller: an idle one, a new one while under the limit, or else the next

@@ -20,14 +20,18 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   let pool: ConnectionPool
   let logger: Logger
 
-  /// Connects to `location` (up to `connections` connections) and migrates the database.
+  /// Connects to `location` (up to `connections` connections) and migrates the database. A call
+  /// whose connection has not answered within `callTimeout` fails as unavailable, like a lost
+  /// connection (a statement the server had received whole may still commit), and its connection
+  /// is closed and replaced.
   public init(
-    location: PostgresLocation, connections: Int = 16, logger: Logger = Logger(label: "otptoken.postgres")
+    location: PostgresLocation, connections: Int = 16, callTimeout: Duration = .seconds(60),
+    logger: Logger = Logger(label: "otptoken.postgres")
   )
     throws(StoreError)
   {
     self.logger = logger
-    pool = ConnectionPool(location: location, limit: connections, logger: logger)
+    pool = ConnectionPool(location: location, limit: connections, callTimeout: callTimeout, logger: logger)
     let logger = logger
     try pool.with { connection in try Schema.migrate(connection, logger: logger) }
   }

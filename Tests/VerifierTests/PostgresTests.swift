@@ -153,6 +153,41 @@ import VerifierPostgres
     }
   }
 
+  /// A call that outlasts its time limit (here a read waiting on a lock held elsewhere, as on a
+  /// connection that stopped answering) fails as unavailable instead of waiting for good, on both
+  /// the blocking and the futures path, and the next call works on a new connection.
+  @Test(.timeLimit(.minutes(1))) func aCallPastItsTimeLimitFailsAndTheNextOneWorks() async throws {
+    let database = try TestPostgres.freshDatabase()
+    let keys = MasterKeyRing.generate()
+    try seedAlice(PostgresStore(location: PostgresLocation(url: database.url)), keys)
+    let store = try PostgresStore(
+      location: PostgresLocation(url: database.url), connections: 1, callTimeout: .seconds(2))
+    let verifier = try HOTPVerifier(store: store, keys: keys)
+    let code = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey)).code(counter: 0).text
+
+    let holder = try LockHolder(url: database.url, table: "hotp_factors")
+    #expect {
+      try store.hotpFactor(serial: "1")
+    } throws: { error in
+      guard case .unavailable = error as? StoreError else { return false }
+      return true
+    }
+    await #expect(throws: VerifierError.self) {
+      try await verifier.verifyIfNoPhoneAppsWithoutBlocking(user: "alice", code: code)
+    }
+    try holder.release()
+
+    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 0)
+    guard
+      case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
+        user: "alice", code: code)
+    else {
+      Issue.record("the store declined to decide")
+      return
+    }
+    #expect(decision.isAccepted)
+  }
+
   @Test func anUnreachableServerIsAClearError() throws {
     let url = try #require(TestPostgres.url).replacingOccurrences(
       of: "host=/tmp/", with: "host=/tmp/otptoken-no-such-")
