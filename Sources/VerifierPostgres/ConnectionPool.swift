@@ -73,6 +73,9 @@ final class ConnectionPool: @unchecked Sendable {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }
 
+  /// The pool's event loop, where its connections' futures complete.
+  var eventLoop: any EventLoop { group.next() }
+
   /// Runs `body` with a connection of its own, blocking the calling thread (never call it on an
   /// event loop). Errors are mapped to ``StoreError``.
   func with<T>(_ body: (PostgresConnection) throws -> T) throws(StoreError) -> T {

@@ -13,25 +13,31 @@ import Verifier
 /// changes the row. Calls block the calling thread (like the SQLite store), except the hardware-only
 /// verification, which also runs as futures on the connection's event loop for callers that must
 /// not block; decided from a remembered read, it is one statement that moves the token or, when the
-/// memory was stale, reads it afresh. A lost connection fails the call with
+/// memory was stale, reads it afresh. Verifications' compare-and-sets that arrive together share
+/// statements (``MoveBatcher``), each still standing alone. A lost connection fails the call with
 /// ``StoreError/unavailable(_:)``: the server rolls back whatever was not committed, and the next
 /// call connects again.
 public final class PostgresStore: VerifierStore, @unchecked Sendable {
   let pool: ConnectionPool
+  let moves: MoveBatcher
   let logger: Logger
 
   /// Connects to `location` (up to `connections` connections) and migrates the database. A call
   /// whose connection has not answered within `callTimeout` fails as unavailable, like a lost
   /// connection (a statement the server had received whole may still commit), and its connection
-  /// is closed and replaced.
+  /// is closed and replaced. `batchesInFlight` is how many statements of verifications'
+  /// compare-and-sets may run at once; more verifications than that share statements (see
+  /// ``MoveBatcher``).
   public init(
     location: PostgresLocation, connections: Int = 16, callTimeout: Duration = .seconds(60),
+    batchesInFlight: Int = 2,
     logger: Logger = Logger(label: "otptoken.postgres")
   )
     throws(StoreError)
   {
     self.logger = logger
     pool = ConnectionPool(location: location, limit: connections, callTimeout: callTimeout, logger: logger)
+    moves = MoveBatcher(pool: pool, inFlight: batchesInFlight)
     let logger = logger
     try pool.with { connection in try Schema.migrate(connection, logger: logger) }
   }
@@ -229,40 +235,57 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     do { return try await job.get() } catch { throw mapped(error) }
   }
 
-  /// A verification on one connection: the prepared read, the plan (run on the event loop: a
-  /// decision is a few HMACs), and the plan's writes in order until a compare-and-set loses.
+  /// A verification: the read (batched as a move of nothing), the plan (run on the event loop: a
+  /// decision is a few HMACs), and the plan's writes.
   func verificationJob(
     _ name: String, _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) -> EventLoopFuture<HardwareOnlyOutcome> {
-    let (pool, logger) = (pool, logger)
-    return pool.withConnection { connection in
-      pool.executePrepared(Self.preparedUserAndTokens, [.init(string: name)], on: connection).flatMap {
-        Self.decide($0, at: 0, plan, on: connection, pool, logger)
-      }
+    moves.apply(MoveBatcher.Move(compareAndSet: nil, userName: name)).flatMap {
+      self.decide($0.fresh, at: MoveBatcher.freshBase, plan)
     }
   }
 
-  /// Decides on rows of ``preparedUserAndTokens``'s columns (from column `base` on) and applies the
+  /// Decides on rows of ``userAndTokens(named:where:)``'s columns (from column `base` on) and applies the
   /// plan's writes.
-  static func decide(
+  func decide(
     _ rows: [PreparedRow], at base: Int,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan,
-    on connection: PostgresConnection, _ pool: ConnectionPool, _ logger: Logger
+    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) -> EventLoopFuture<HardwareOnlyOutcome> {
-    let decided: VerificationPlan
+    let (user, decided): (UserRecord, VerificationPlan)
     do {
       guard let first = rows.first, !first[base].isNull else {
-        return connection.eventLoop.makeSucceededFuture(.decided(nil))
+        return pool.eventLoop.makeSucceededFuture(.decided(nil))
       }
       guard try !first[base + 2].decode(Bool.self) else {
-        return connection.eventLoop.makeSucceededFuture(.mayHavePhoneApps)
+        return pool.eventLoop.makeSucceededFuture(.mayHavePhoneApps)
       }
-      let user = UserRecord(
+      user = UserRecord(
         id: try first[base].decode(Int64.self), name: try first[base + 1].decode(String.self))
-      let factors = try rows.filter { !$0[base + 3].isNull }.map { try factor($0, at: base + 3) }
+      let factors = try rows.filter { !$0[base + 3].isNull }.map { try Self.factor($0, at: base + 3) }
       decided = try plan(user, factors)
-    } catch { return connection.eventLoop.makeFailedFuture(error) }
-    return apply(decided, on: connection, pool, logger).map { .decided($0) }
+    } catch { return pool.eventLoop.makeFailedFuture(error) }
+    return apply(decided, userNamed: user.name).map { .decided($0) }
+  }
+
+  /// A plan's writes: one compare-and-set (an acceptance, or a refusal counted on one token) joins
+  /// the batched moves, which also require the user to still have no phone apps (else it counts as
+  /// lost, and the verifier decides again); other plans run their writes on a connection of their
+  /// own.
+  func apply(_ plan: VerificationPlan, userNamed name: String) -> EventLoopFuture<VerificationPlan> {
+    guard plan.writes.count == 1,
+      case .compareAndSet(let id, let version, let state, let audit) = plan.writes[0]
+    else {
+      let (pool, logger) = (pool, logger)
+      return pool.withConnection { Self.apply(plan, on: $0, pool, logger) }
+    }
+    let move = MoveBatcher.Move(
+      compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit), userName: name
+    )
+    return moves.apply(move).map { result in
+      var plan = plan
+      plan.lost = !result.moved
+      return plan
+    }
   }
 
   /// The plan's writes in order on `connection` until a compare-and-set loses, each committed on
@@ -292,10 +315,9 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     return applied.flatMap { result in pool.committed(on: connection).map { result } }
   }
 
-  /// Applies an acceptance decided from an earlier read with one statement: a prepared statement
-  /// that moves the token if its version holds and the user has no phone apps (then answers once
-  /// it is committed), and otherwise reads the user and their tokens as ``preparedUserAndTokens``
-  /// does, to decide again on.
+  /// Applies an acceptance decided from an earlier read in one round trip: a batched move (see
+  /// ``MoveBatcher``) of the token if its version holds and the user has no phone apps, which
+  /// otherwise reads the user and their tokens, to decide again on.
   public func applyIfStillNoPhoneApps(
     _ early: VerificationPlan, userNamed name: String,
     orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
@@ -321,17 +343,13 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     guard early.writes.count == 1,
       case .compareAndSet(let id, let version, let state, let audit) = early.writes[0]
     else { return nil }
-    let (pool, logger) = (pool, logger)
-    let binds = Self.compareAndSetBinds(id, version, state, audit) + [.init(string: name)]
-    return pool.withConnection { connection in
-      pool.executePrepared(Self.preparedCompareAndSetOrRead, binds, on: connection).flatMap { rows in
-        do {
-          if let first = rows.first, try first[0].decode(Bool.self) {
-            return pool.committed(on: connection).map { .decided(early) }
-          }
-        } catch { return connection.eventLoop.makeFailedFuture(error) }
-        return Self.decide(rows, at: 1, plan, on: connection, pool, logger)
-      }
+    let move = MoveBatcher.Move(
+      compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit), userName: name
+    )
+    return moves.apply(move).flatMap { result in
+      result.moved
+        ? self.pool.eventLoop.makeSucceededFuture(.decided(early))
+        : self.decide(result.fresh, at: MoveBatcher.freshBase, plan)
     }
   }
 
@@ -340,10 +358,9 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     error is VerifierError ? error : pool.map(error)
   }
 
-  /// A verification's read: the user, whether they have phone apps, and their tokens.
-  static let preparedUserAndTokens = userAndTokens(named: "$1") + " ORDER BY f.id"
-
-  /// The read's rows for the user named by the parameter `name`, where `condition` holds.
+  /// A verification's read: the user, whether they have phone apps, and their tokens (a row each,
+  /// or one with NULL token columns if they have none), for the user named by the SQL expression
+  /// `name`, where `condition` holds.
   static func userAndTokens(named name: String, where condition: String = "") -> String {
     """
     SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
@@ -424,43 +441,20 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     ] + auditBinds(audit)
   }
 
-  /// The verification's compare-and-set and its audit line as one prepared statement.
+  /// A compare-and-set and its audit line as one prepared statement: token $7 moves from version
+  /// $8 to the state $1…$6, and the audit line $9…$17 is written exactly when it did.
   static let preparedCompareAndSet = """
-    WITH moved AS (\(moveToken) RETURNING id)
-    \(recordMove)
-    RETURNING id
-    """
-
-  /// The compare-and-set of an acceptance decided from an earlier read (see
-  /// ``applyIfStillNoPhoneApps(_:userNamed:orDecideAgain:)``): it applies only while the user has no
-  /// phone apps, and its result is one row saying whether it did, then, when it did not, the
-  /// columns of ``preparedUserAndTokens`` for user $18 (one row of NULLs if there is no such user),
-  /// in the order of the tokens (column 5). Both parts see one snapshot; a change committed after
-  /// it makes the next try lose again.
-  static let preparedCompareAndSetOrRead = """
     WITH moved AS (
-      \(moveToken) AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = hotp_factors.user_id)
+      UPDATE hotp_factors SET next_counter = $1::bigint, failures = $2::bigint, throttled_until = $3::bigint,
+        hard_locked = $4::boolean, pending_counter = $5::bigint, pending_expiry = $6::bigint,
+        version = version + 1
+      WHERE id = $7::bigint AND version = $8::bigint
       RETURNING id
-    ), recorded AS (\(recordMove))
-    SELECT EXISTS (SELECT 1 FROM moved), fresh.*
-    FROM (VALUES (1)) AS one (x)
-    LEFT JOIN (\(userAndTokens(named: "$18", where: "AND NOT EXISTS (SELECT 1 FROM moved)"))) AS fresh ON true
-    ORDER BY 5
-    """
-
-  /// Moves token $7 from version $8 to the state $1…$6 (an UPDATE for a `moved` CTE).
-  static let moveToken = """
-    UPDATE hotp_factors SET next_counter = $1::bigint, failures = $2::bigint, throttled_until = $3::bigint,
-      hard_locked = $4::boolean, pending_counter = $5::bigint, pending_expiry = $6::bigint,
-      version = version + 1
-    WHERE id = $7::bigint AND version = $8::bigint
-    """
-
-  /// The audit line $9…$17, once per row of `moved`.
-  static let recordMove = """
+    )
     \(insertAuditColumns)
     SELECT $9::bigint, $10::text, $11::text, $12::text, $13::text, $14::text, $15::bigint, $16::bigint,
       $17::text FROM moved
+    RETURNING id
     """
 
   static func auditBinds(_ audit: AuditEntry) -> [PostgresData] {

@@ -4,7 +4,7 @@ import PostgresTestSupport
 import Synchronization
 import Testing
 import Verifier
-import VerifierPostgres
+@testable import VerifierPostgres
 
 /// What only the PostgreSQL store has to prove: nodes migrating together, many connections racing
 /// on one code, and a connection lost in the middle of a transaction. (The conformance, decision
@@ -95,6 +95,74 @@ import VerifierPostgres
     #expect(decision.isAccepted)
   }
 
+  /// Several verifications' moves in one statement, as the batcher sends them under load: each
+  /// stands alone. A move whose version holds moves its token and writes its audit line; a stale
+  /// version, a user with a phone app and a token that is gone move nothing and write nothing, and
+  /// come back with their user's tokens as they are now, to decide again on.
+  @Test func movesSharingAStatementEachStandAlone() throws {
+    let store = try PostgresStore(
+      location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 1)
+    let keys = MasterKeyRing.generate()
+    let accounts = try Accounts(store: store, hotp: HOTPVerifier(store: store, keys: keys))
+    var tokens: [String: HOTPFactorRecord] = [:]
+    for name in ["alice", "bob", "carol", "dave"] {
+      let user = try store.createUser(name: name, audit: Fixture.audit("user-add"))
+      tokens[name] = try store.insertHOTPFactor(
+        NewHOTPFactor(
+          userID: user.id, serial: name, digits: 6, algorithm: .sha1,
+          sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: name)), counter: 0,
+          active: true),
+        audit: Fixture.audit("register"))
+    }
+    _ = try accounts.enrollTOTP(user: "carol")
+    func move(_ name: String, of token: HOTPFactorRecord, to counter: UInt64) -> MoveBatcher.Move {
+      var state = token.state
+      state.nextCounter = counter
+      let audit = AuditEntry(
+        at: 1, user: name, factor: token.serial, action: "verify", result: "accepted", reason: "ok",
+        counterBefore: token.state.nextCounter, counterAfter: counter, source: "test")
+      return MoveBatcher.Move(
+        compareAndSet: .init(
+          factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit),
+        userName: name)
+    }
+    // Another node moves bob's token first.
+    let bob = try #require(tokens["bob"])
+    var bobMoved = bob.state
+    bobMoved.nextCounter = 3
+    #expect(
+      try store.compareAndSet(
+        factorID: bob.id, expectedVersion: bob.state.version, newState: bobMoved,
+        audit: Fixture.audit("other")))
+    var gone = try #require(tokens["alice"])
+    gone.id = 999_999
+
+    let results = try store.moves.run([
+      move("alice", of: try #require(tokens["alice"]), to: 5), move("bob", of: bob, to: 5),
+      move("carol", of: try #require(tokens["carol"]), to: 5), move("nobody", of: gone, to: 5),
+      move("dave", of: try #require(tokens["dave"]), to: 7),
+    ]).wait()
+
+    #expect(results.map(\.moved) == [true, false, false, false, true])
+    for (name, counter) in [("alice", 5), ("bob", 3), ("carol", 0), ("dave", 7)] {
+      let now = try #require(try store.hotpFactor(serial: name))
+      #expect(now.state.nextCounter == UInt64(counter), "\(name)")
+      #expect(now.state.version == tokens[name]!.state.version + (counter == 0 ? 0 : 1), "\(name)")
+    }
+    let lines = try store.auditEntries(user: nil, limit: 100).filter { $0.action == "verify" }
+    #expect(lines.compactMap(\.user).sorted() == ["alice", "dave"])
+    // The fresh reads: bob's token as the other node left it, carol's phone app, no user "nobody";
+    // nothing for the moves that applied.
+    let base = MoveBatcher.freshBase
+    let fresh = try PostgresStore.factor(try #require(results[1].fresh.first), at: base + 3)
+    bobMoved.version += 1
+    #expect(fresh.state == bobMoved && fresh.serial == "bob")
+    #expect(try results[1].fresh[0][base + 2].decode(Bool.self) == false)
+    #expect(try results[2].fresh[0][base + 2].decode(Bool.self) == true)
+    #expect(results[3].fresh.count == 1 && results[3].fresh[0][base].isNull)
+    #expect(results[0].fresh.count == 1 && results[0].fresh[0][base].isNull)
+  }
+
   /// A write is reported done only once committed. PostgreSQL answers a statement run outside a
   /// transaction block before it commits it; here the commit itself fails (a deferred trigger
   /// refuses the audit line, as a server stopping at that moment would lose it): every kind of
@@ -129,6 +197,11 @@ import VerifierPostgres
       try store.compareAndSet(
         factorID: token.id, expectedVersion: token.state.version, newState: moved, audit: refused)
     }
+    let move = MoveBatcher.Move(
+      compareAndSet: .init(
+        factorID: token.id, expectedVersion: token.state.version, state: moved, audit: refused),
+      userName: "alice")
+    #expect(throws: (any Error).self) { try store.moves.run([move]).wait() }
     #expect(try store.hotpFactor(serial: "1") == token)
     #expect(try store.auditEntries(user: nil, limit: 1000).count == lines)
 
@@ -186,6 +259,50 @@ import VerifierPostgres
       return
     }
     #expect(decision.isAccepted)
+  }
+
+  /// Moves arriving while a statement runs wait for it and go out together: at most 16 to a
+  /// statement, a token at most once in one. Here the first statement waits on a lock while 40 more
+  /// moves arrive, one of them a second move of the same token; each token moves exactly once.
+  @Test func movesArrivingTogetherShareStatements() throws {
+    let database = try TestPostgres.freshDatabase()
+    let store = try PostgresStore(
+      location: PostgresLocation(url: database.url), connections: 4, batchesInFlight: 1)
+    let keys = MasterKeyRing.generate()
+    let tokens = try (0..<40).map { index in
+      let user = try store.createUser(name: "user\(index)", audit: Fixture.audit("user-add"))
+      return try store.insertHOTPFactor(
+        NewHOTPFactor(
+          userID: user.id, serial: "t\(index)", digits: 6, algorithm: .sha1,
+          sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "t\(index)")),
+          counter: 0, active: true),
+        audit: Fixture.audit("register"))
+    }
+    func move(_ token: HOTPFactorRecord) -> MoveBatcher.Move {
+      var state = token.state
+      state.nextCounter = 1
+      let audit = AuditEntry(
+        at: 1, user: "user-of-\(token.serial)", factor: token.serial, action: "verify", result: "accepted",
+        reason: "ok", counterBefore: 0, counterAfter: 1)
+      return MoveBatcher.Move(
+        compareAndSet: .init(
+          factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit),
+        userName: "user\(token.serial.dropFirst())")
+    }
+
+    let moves = tokens.flatMap { $0.serial == "t3" ? [move($0), move($0)] : [move($0)] }
+    let holder = try LockHolder(url: database.url, table: "audit")
+    let results = moves.map { store.moves.apply($0) }
+    try holder.release()
+    let moved = try results.map { try $0.wait().moved }
+
+    // t0 alone; then t1…t16 (the second t3 waits); the second t3 and t17…t31; t32…t39.
+    #expect(store.moves.statements == 4)
+    #expect(moved.filter { $0 }.count == 40 && moved[4] == false)
+    for token in tokens {
+      #expect(try store.hotpFactor(serial: token.serial)?.state.version == token.state.version + 1)
+    }
+    #expect(try store.auditEntries(user: nil, limit: 1000).filter { $0.action == "verify" }.count == 40)
   }
 
   @Test func anUnreachableServerIsAClearError() throws {
