@@ -7,7 +7,7 @@
 # (default 4s; 0s for none) with the same users and further codes, so it shows a running service
 # (connections open, statements prepared, the users seen before) rather than its first seconds.
 # A benchmark, not a test: it prints, it asserts nothing.
-# Environment: DURATION (default 10s), CONNECTIONS for the SQLite node (default 12),
+# Environment: BIN (default: build this tree), DURATION (default 10s), CONNECTIONS for the SQLite node (default 12),
 # PG_CONNECTIONS per PostgreSQL node (default 4), WRK_THREADS per wrk (default 1), USERS (default
 # 10000). The defaults are the concurrency at which the p99 target is measured on a 2-core machine
 # shared with wrk; raise them for throughput (32 connections: more requests, longer queues).
@@ -25,8 +25,12 @@ if ! command -v wrk >/dev/null; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
 fi
-swift build -c release --product otptoken >/dev/null
-bin=.build/release/otptoken
+# BIN: a binary to measure instead of this tree's release build (to compare two builds).
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+  swift build -c release --product otptoken >/dev/null
+  bin=.build/release/otptoken
+fi
 work=$(mktemp -d /tmp/otptoken-load.XXXXXX)
 chmod 755 "$work"
 pids=()
