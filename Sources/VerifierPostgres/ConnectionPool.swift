@@ -117,8 +117,25 @@ final class ConnectionPool: @unchecked Sendable {
   /// outside a transaction block; should the commit fail or the server stop in between (a fast
   /// shutdown), the change is rolled back while the caller was told it was made. The empty query
   /// is answered only after that commit, so once it is, every statement before it is committed.
+  ///
+  /// A commit that fails after its statement completed can leave postgres-nio's connection never
+  /// answering the empty query (seen in tests: the server idle, the query never sent), and closing
+  /// the connection then does not fail it either. So the answer is awaited for ``callTimeout`` at
+  /// most: past that the caller gets an error (the commit unconfirmed: "unavailable") and the
+  /// connection is closed and replaced, never reused.
   func committed(on connection: PostgresConnection) -> EventLoopFuture<Void> {
-    connection.query("", logger: logger).map { _ in }
+    let answered = connection.eventLoop.makePromise(of: Void.self)
+    connection.query("", logger: logger).map { _ in }.cascade(to: answered)
+    let deadline = connection.eventLoop.scheduleTask(in: callTimeout) {
+      answered.fail(CommitUnconfirmed())
+    }
+    answered.futureResult.whenComplete { _ in deadline.cancel() }
+    return answered.futureResult
+  }
+
+  /// The server did not confirm a commit within the time limit (see ``committed(on:)``).
+  struct CommitUnconfirmed: Error, CustomStringConvertible {
+    var description: String { "the server did not confirm the commit in time" }
   }
 
   /// Runs a hot statement as a prepared statement on `connection`: parsed and planned once per

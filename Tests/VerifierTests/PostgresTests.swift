@@ -167,9 +167,11 @@ import Verifier
   /// transaction block before it commits it; here the commit itself fails (a deferred trigger
   /// refuses the audit line, as a server stopping at that moment would lose it): every kind of
   /// write, the service's verification paths included, fails clearly and nothing of it holds.
+  /// (A failed commit can leave the connection silent; the short time limit bounds the wait.)
   @Test func aWriteWhoseCommitFailsIsNeverReportedDone() async throws {
     let database = try TestPostgres.freshDatabase()
-    let store = try PostgresStore(location: PostgresLocation(url: database.url), connections: 1)
+    let store = try PostgresStore(
+      location: PostgresLocation(url: database.url), connections: 1, callTimeout: .seconds(5))
     let keys = MasterKeyRing.generate()
     try seedAlice(store, keys)
     _ = try TestPostgres.psql(
