@@ -84,15 +84,7 @@ import Verifier
       Issue.record("expected the store to be unavailable, got \(outcome)")
       return
     }
-    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 0)
-    guard
-      case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
-        user: "alice", code: code)
-    else {
-      Issue.record("the store declined to decide")
-      return
-    }
-    #expect(decision.isAccepted)
+    try await expectUnmovedThenAccepted(store, verifier, code)
   }
 
   /// Several verifications' moves in one statement, as the batcher sends them under load: each
@@ -252,15 +244,7 @@ import Verifier
     }
     try holder.release()
 
-    #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 0)
-    guard
-      case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
-        user: "alice", code: code)
-    else {
-      Issue.record("the store declined to decide")
-      return
-    }
-    #expect(decision.isAccepted)
+    try await expectUnmovedThenAccepted(store, verifier, code)
   }
 
   /// Moves arriving while a statement runs wait for it and go out together: at most 16 to a
@@ -391,6 +375,20 @@ func terminateTheSessionWaitingOnALock(_ database: (name: String, url: String)) 
 }
 
 /// A psql session holding an exclusive lock on a table until released.
+/// After a failed verification: alice's token has not moved, and the same code is now accepted.
+func expectUnmovedThenAccepted(_ store: PostgresStore, _ verifier: HOTPVerifier, _ code: String) async throws
+{
+  #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 0)
+  guard
+    case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
+      user: "alice", code: code)
+  else {
+    Issue.record("the store declined to decide")
+    return
+  }
+  #expect(decision.isAccepted)
+}
+
 final class LockHolder {
   let process = Process()
   let input = Pipe()
