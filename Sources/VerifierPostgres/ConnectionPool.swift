@@ -39,20 +39,24 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
   }
 }
 
-/// Connections for the store's callers: those that block (each takes a connection, runs its
+/// Connections for the store's callers: those that block (each leases a connection, runs its
 /// statements on it waiting on postgres-nio's futures on its own thread, never on an event loop,
 /// and gives it back) and those that chain futures on the connection's event loop. Callers queue
 /// for connections in one line, first come first served. A connection that failed is closed and
 /// replaced on the next request, so a restarted server is reconnected to without a restart of ours.
-/// A use of a connection that has not ended after `callTimeout` closes it, which fails whatever
-/// waits on it: a connection that stopped answering (seen after a server restart: statements
-/// queued on it, the server idle) costs one clear error instead of a caller stuck for good.
+///
+/// Every call has one deadline, `callTimeout` after it starts, for its wait in the line and every
+/// answer it waits for. Past it the caller gets "unavailable" whatever the connection does, and the
+/// connection is closed and replaced, never reused: after a server restart, and after a commit
+/// that failed behind a completed statement, postgres-nio has been seen to leave a connection
+/// silent (statements queued on it, the server idle), and closing such a connection does not
+/// always fail what waits on it. So no caller relies on the close; each stops waiting by itself.
 final class ConnectionPool: @unchecked Sendable {
   let location: PostgresLocation
   let limit: Int
   let callTimeout: TimeAmount
+  let logger: Logger
   private let group: MultiThreadedEventLoopGroup
-  private let logger: Logger
   private let lock = NSLock()
   private var idle: [PostgresConnection] = []
   /// Callers waiting for a connection, oldest first.
@@ -76,34 +80,57 @@ final class ConnectionPool: @unchecked Sendable {
   /// The pool's event loop, where its connections' futures complete.
   var eventLoop: any EventLoop { group.next() }
 
+  /// A connection lent to one blocking caller, whose every wait ends by the call's deadline.
+  struct Lease {
+    let connection: PostgresConnection
+    let deadline: NIODeadline
+    let pool: ConnectionPool
+
+    /// Waits for `future`, at most until the deadline.
+    func wait<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+      try pool.bounded(future, until: deadline).wait()
+    }
+
+    @discardableResult
+    func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
+      try wait(connection.query(query, logger: pool.logger))
+    }
+
+    /// See ``ConnectionPool/executePrepared(_:_:on:)``.
+    func executePrepared(_ sql: String, _ binds: [PostgresData]) throws -> [PreparedRow] {
+      try wait(pool.executePrepared(sql, binds, on: connection))
+    }
+
+    /// Returns once everything sent before is committed (see ``ConnectionPool/committed(on:)``).
+    func committed() throws { try wait(pool.committed(on: connection)) }
+  }
+
   /// Runs `body` with a connection of its own, blocking the calling thread (never call it on an
   /// event loop). Errors are mapped to ``StoreError``.
-  func with<T>(_ body: (PostgresConnection) throws -> T) throws(StoreError) -> T {
+  func with<T>(_ body: (Lease) throws -> T) throws(StoreError) -> T {
+    let deadline = NIODeadline.now() + callTimeout
     let connection: PostgresConnection
-    do { connection = try checkOut().wait() } catch { throw map(error) }
-    let watchdog = watch(connection)
+    do { connection = try checkOut(until: deadline).wait() } catch { throw map(error) }
     do {
-      let result = try body(connection)
-      watchdog.cancel()
+      let result = try body(Lease(connection: connection, deadline: deadline, pool: self))
       checkIn(connection)
       return result
     } catch {
-      watchdog.cancel()
       giveBack(connection, after: error)
       throw map(error)
     }
   }
 
   /// Runs `body` with a connection of its own without blocking: `body` chains its statements as
-  /// futures on the connection's event loop, and the connection goes back when its future ends.
-  /// Errors are left as they are (``map(_:)`` them, letting the caller's own errors through).
+  /// futures on the connection's event loop, and the connection goes back when its future ends or
+  /// the deadline passes, whichever is first. Errors are left as they are (``map(_:)`` them,
+  /// letting the caller's own errors through).
   func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) -> EventLoopFuture<T>)
     -> EventLoopFuture<T>
   {
-    checkOut().flatMap { connection in
-      let watchdog = self.watch(connection)
-      return body(connection).always { result in
-        watchdog.cancel()
+    let deadline = NIODeadline.now() + callTimeout
+    return checkOut(until: deadline).flatMap { connection in
+      self.bounded(body(connection), until: deadline).always { result in
         switch result {
         case .success: self.checkIn(connection)
         case .failure(let error): self.giveBack(connection, after: error)
@@ -112,30 +139,30 @@ final class ConnectionPool: @unchecked Sendable {
     }
   }
 
+  /// `future`'s result, or ``CallTimedOut`` once `deadline` passes (a later result is dropped).
+  func bounded<T: Sendable>(_ future: EventLoopFuture<T>, until deadline: NIODeadline) -> EventLoopFuture<T> {
+    let answer = future.eventLoop.makePromise(of: T.self)
+    let timer = future.eventLoop.scheduleTask(deadline: deadline) { answer.fail(CallTimedOut()) }
+    future.whenComplete { result in
+      timer.cancel()
+      answer.completeWith(result)
+    }
+    return answer.futureResult
+  }
+
+  /// A call did not end within ``callTimeout``: its connection is treated as lost.
+  struct CallTimedOut: Error, CustomStringConvertible {
+    var description: String { "no answer within the call's time limit" }
+  }
+
   /// Resolves once `connection` has answered everything sent on it before. postgres-nio completes
   /// a statement at its CommandComplete, which PostgreSQL sends before it commits a statement run
   /// outside a transaction block; should the commit fail or the server stop in between (a fast
   /// shutdown), the change is rolled back while the caller was told it was made. The empty query
   /// is answered only after that commit, so once it is, every statement before it is committed.
-  ///
-  /// A commit that fails after its statement completed can leave postgres-nio's connection never
-  /// answering the empty query (seen in tests: the server idle, the query never sent), and closing
-  /// the connection then does not fail it either. So the answer is awaited for ``callTimeout`` at
-  /// most: past that the caller gets an error (the commit unconfirmed: "unavailable") and the
-  /// connection is closed and replaced, never reused.
+  /// (After such a failed commit the answer may never come: the call's deadline ends the wait.)
   func committed(on connection: PostgresConnection) -> EventLoopFuture<Void> {
-    let answered = connection.eventLoop.makePromise(of: Void.self)
-    connection.query("", logger: logger).map { _ in }.cascade(to: answered)
-    let deadline = connection.eventLoop.scheduleTask(in: callTimeout) {
-      answered.fail(CommitUnconfirmed())
-    }
-    answered.futureResult.whenComplete { _ in deadline.cancel() }
-    return answered.futureResult
-  }
-
-  /// The server did not confirm a commit within the time limit (see ``committed(on:)``).
-  struct CommitUnconfirmed: Error, CustomStringConvertible {
-    var description: String { "the server did not confirm the commit in time" }
+    connection.query("", logger: logger).map { _ in }
   }
 
   /// Runs a hot statement as a prepared statement on `connection`: parsed and planned once per
@@ -179,21 +206,20 @@ final class ConnectionPool: @unchecked Sendable {
       group.shutdownGracefully { _ in }
       return
     }
+    let deadline = NIODeadline.now() + callTimeout
     for connection in connections {
       let closing: EventLoopFuture<Void> = connection.close()
-      try? closing.wait()
+      _ = try? bounded(closing, until: deadline).wait()
     }
     try? group.syncShutdownGracefully()
   }
 
-  /// Closes `connection` unless the returned task is cancelled within ``callTimeout``.
-  private func watch(_ connection: PostgresConnection) -> Scheduled<Void> {
-    let (logger, timeout) = (logger, callTimeout)
-    return connection.eventLoop.scheduleTask(in: timeout) {
-      logger.warning(
-        "a PostgreSQL call outlasted its time limit; closing its connection",
-        metadata: ["seconds": "\(timeout.nanoseconds / 1_000_000_000)"])
-      Self.close(connection)
+  /// ``checkOut()`` waiting at most until `deadline`; a connection that comes later goes back.
+  private func checkOut(until deadline: NIODeadline) -> EventLoopFuture<PostgresConnection> {
+    let checkout = checkOut()
+    return bounded(checkout, until: deadline).flatMapErrorThrowing { error in
+      if error is CallTimedOut { checkout.whenSuccess { self.checkIn($0) } }
+      throw error
     }
   }
 
@@ -270,6 +296,11 @@ final class ConnectionPool: @unchecked Sendable {
   /// Gives a connection back after `error`: closed and replaced if the error ended its session.
   private func giveBack(_ connection: PostgresConnection, after error: any Error) {
     guard connection.isClosed || Self.isConnectionError(error) else { return checkIn(connection) }
+    if error is CallTimedOut {
+      logger.warning(
+        "a PostgreSQL call outlasted its time limit; closing its connection",
+        metadata: ["seconds": "\(callTimeout.nanoseconds / 1_000_000_000)"])
+    }
     Self.close(connection)
     lock.lock()
     prepared[connection.id] = nil

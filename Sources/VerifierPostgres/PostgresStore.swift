@@ -23,9 +23,9 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   let logger: Logger
 
   /// Connects to `location` (up to `connections` connections) and migrates the database. A call
-  /// whose connection has not answered within `callTimeout` fails as unavailable, like a lost
-  /// connection (a statement the server had received whole may still commit), and its connection
-  /// is closed and replaced. `batchesInFlight` is how many statements of verifications'
+  /// that has not ended within `callTimeout`, its wait for a connection included, fails as
+  /// unavailable, like a lost connection (a statement the server had received whole may still
+  /// commit), and its connection is closed and replaced. `batchesInFlight` is how many statements of verifications'
   /// compare-and-sets may run at once; more verifications than that share statements (see
   /// ``MoveBatcher``).
   public init(
@@ -38,8 +38,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     self.logger = logger
     pool = ConnectionPool(location: location, limit: connections, callTimeout: callTimeout, logger: logger)
     moves = MoveBatcher(pool: pool, inFlight: batchesInFlight)
-    let logger = logger
-    try pool.with { connection in try Schema.migrate(connection, logger: logger) }
+    try pool.with { try Schema.migrate($0) }
   }
 
   deinit { pool.close() }
@@ -50,27 +49,24 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   /// ``transaction(_:)``, which answer only once it is committed.
   @discardableResult
   func run(_ query: PostgresQuery) throws(StoreError) -> PostgresQueryResult {
-    let logger = logger
-    return try pool.with { try $0.query(query, logger: logger).wait() }
+    try pool.with { try $0.query(query) }
   }
 
   /// Runs a statement that changes something, outside a transaction block; returns once it is
   /// committed (see ``ConnectionPool/committed(on:)``).
   @discardableResult
   func write(_ query: PostgresQuery) throws(StoreError) -> PostgresQueryResult {
-    let (pool, logger) = (pool, logger)
-    return try pool.with { connection in
-      let result = try connection.query(query, logger: logger).wait()
-      try pool.committed(on: connection).wait()
+    try pool.with { lease in
+      let result = try lease.query(query)
+      try lease.committed()
       return result
     }
   }
 
   /// Runs `body`'s statements in one transaction on one connection; an error rolls it back.
   func transaction<T>(_ body: (Transaction) throws -> T) throws(StoreError) -> T {
-    let logger = logger
-    return try pool.with { connection in
-      let transaction = Transaction(connection: connection, logger: logger)
+    try pool.with { lease in
+      let transaction = Transaction(lease: lease)
       try transaction.run("BEGIN")
       do {
         let result = try body(transaction)
@@ -87,12 +83,9 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
 
   /// One connection inside a transaction.
   struct Transaction {
-    let connection: PostgresConnection
-    let logger: Logger
+    let lease: ConnectionPool.Lease
     @discardableResult
-    func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
-      try connection.query(query, logger: logger).wait()
-    }
+    func run(_ query: PostgresQuery) throws -> PostgresQueryResult { try lease.query(query) }
   }
 
   // MARK: Rows
@@ -420,10 +413,9 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     throws(StoreError) -> Bool
   {
     let binds = Self.compareAndSetBinds(factorID, expectedVersion, newState, audit)
-    let pool = pool
-    return try pool.with { connection in
-      let rows = try pool.executePrepared(Self.preparedCompareAndSet, binds, on: connection).wait()
-      try pool.committed(on: connection).wait()
+    return try pool.with { lease in
+      let rows = try lease.executePrepared(Self.preparedCompareAndSet, binds)
+      try lease.committed()
       return rows
     }.count == 1
   }

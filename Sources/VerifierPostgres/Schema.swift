@@ -161,31 +161,29 @@ enum Schema {
 
   /// Applies the migrations this database lacks, holding the advisory lock: a node that starts
   /// while another migrates waits, then finds nothing left to do. The lock is the session's, so a
-  /// node that dies mid-migration releases it (and its open transaction rolls back).
-  static func migrate(_ connection: PostgresConnection, logger: Logger) throws {
-    _ = try connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger).wait()
-    defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger).wait() }
-    _ = try connection.query(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-      logger: logger
-    ).wait()
+  /// node that dies mid-migration releases it (and its open transaction rolls back). The wait for
+  /// the lock is part of the call, so it ends at the store's call time limit.
+  static func migrate(_ lease: ConnectionPool.Lease) throws {
+    try lease.query("SELECT pg_advisory_lock(\(migrationLock))")
+    defer { _ = try? lease.query("SELECT pg_advisory_unlock(\(migrationLock))") }
+    try lease.query(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
     let applied = Set(
-      try connection.query("SELECT name FROM schema_migrations", logger: logger).wait().map {
+      try lease.query("SELECT name FROM schema_migrations").map {
         try $0.decode(String.self)
       })
     for migration in migrations where !applied.contains(migration.name) {
-      _ = try connection.query("BEGIN", logger: logger).wait()
+      try lease.query("BEGIN")
       do {
         for statement in migration.statements {
-          _ = try connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).wait()
+          try lease.query(PostgresQuery(unsafeSQL: statement))
         }
-        _ = try connection.query(
-          "INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), (extract(epoch FROM now()) * 1000)::bigint)",
-          logger: logger
-        ).wait()
-        _ = try connection.query("COMMIT", logger: logger).wait()
+        try lease.query(
+          "INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), (extract(epoch FROM now()) * 1000)::bigint)"
+        )
+        try lease.query("COMMIT")
       } catch {
-        _ = try? connection.query("ROLLBACK", logger: logger).wait()
+        _ = try? lease.query("ROLLBACK")
         throw error
       }
     }
