@@ -25,12 +25,13 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   /// Connects to `location` (up to `connections` connections) and migrates the database. A call
   /// that has not ended within `callTimeout`, its wait for a connection included, fails as
   /// unavailable, like a lost connection (a statement the server had received whole may still
-  /// commit), and its connection is closed and replaced. `batchesInFlight` is how many statements of verifications'
-  /// compare-and-sets may run at once; more verifications than that share statements (see
-  /// ``MoveBatcher``).
+  /// commit), and its connection is closed and replaced. `batchesInFlight` is how many statements
+  /// of verifications' compare-and-sets may run at once; more verifications than that share
+  /// statements (see ``MoveBatcher``). One is the default: under load it makes fewer, larger
+  /// statements, and PostgreSQL spent about a third less CPU per verification than with two.
   public init(
     location: PostgresLocation, connections: Int = 16, callTimeout: Duration = .seconds(60),
-    batchesInFlight: Int = 2,
+    batchesInFlight: Int = 1,
     logger: Logger = Logger(label: "otptoken.postgres")
   )
     throws(StoreError)
