@@ -139,34 +139,36 @@ let package = Package(
     ),
     .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
     .testTarget(name: "QRCodeTests", dependencies: ["QRCode"]),
+    // Scratch folders for tests, removed when the test process exits.
+    .target(name: "TestScratch", path: "Tests/TestScratch"),
     // The throw-away PostgreSQL server of `make test`, shared by the suites that need one.
     .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
     .testTarget(
       name: "VerifierTests",
       dependencies: [
         "Verifier", "VerifierSQLite", "VerifierPostgres", "SeedImport", "OneTimePassword",
-        "PostgresTestSupport",
+        "PostgresTestSupport", "TestScratch",
       ],
       resources: [.copy("PSKC")]),
     .testTarget(
       name: "VerifierServiceTests",
       dependencies: [
         "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
-        .product(name: "HummingbirdTesting", package: "hummingbird"),
+        "TestScratch", .product(name: "HummingbirdTesting", package: "hummingbird"),
       ]),
     // Two `otptoken serve` nodes on one PostgreSQL database, hammered, killed and cut off.
     .testTarget(
       name: "ServiceClusterTests",
       dependencies: [
-        "otptoken", "Verifier", "VerifierPostgres", "OneTimePassword", "PostgresTestSupport",
+        "otptoken", "Verifier", "VerifierPostgres", "OneTimePassword", "PostgresTestSupport", "TestScratch",
       ]),
     // Runs the built binary as a user would.
-    .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken"]),
+    .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken", "TestScratch"]),
     .testTarget(
       name: "TokenDriverTests",
       dependencies: [
         "TokenDriver", "TokenTransport", "HIDAPITransport", "TokenSimulator", "TokenFirmware", "OTPWire",
-        "OneTimePassword", "WireVectors",
+        "OneTimePassword", "WireVectors", "TestScratch",
       ]),
     .testTarget(
       name: "TokenFirmwareTests",
@@ -175,7 +177,7 @@ let package = Package(
     ),
     .testTarget(
       name: "TokenSimulatorTests",
-      dependencies: ["TokenSimulator", "VirtualHID", "OTPWire", "OneTimePassword"],
+      dependencies: ["TokenSimulator", "VirtualHID", "OTPWire", "OneTimePassword", "TestScratch"],
       path: "firmware-sim/Tests/TokenSimulatorTests"
     ),
     .testTarget(

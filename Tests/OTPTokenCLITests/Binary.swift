@@ -1,4 +1,5 @@
 import Foundation
+import TestScratch
 
 /// Runs the built `otptoken` as a user would and captures what it printed and its exit status.
 struct Binary {
@@ -69,11 +70,7 @@ struct Binary {
   }
 }
 
-func temporaryDirectory() -> String {
-  let path = NSTemporaryDirectory() + "otptoken-cli-" + UUID().uuidString.prefix(8)
-  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
+func temporaryDirectory() -> String { scratchDirectory("cli") }
 
 /// Waits (bounded) for a socket file to appear and accept.
 func waitForSocket(_ path: String) -> Bool {

@@ -23,6 +23,7 @@ import Testing
       "otpauth://totp/Example%20Co:alice@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Example%20Co&algorithm=SHA1&digits=6&period=30"
     let code = try QRCode(text: uri)
     let path = NSTemporaryDirectory() + "qr-\(UUID().uuidString).png"
+    defer { try? FileManager.default.removeItem(atPath: path) }
     try Data(code.png()).write(to: URL(fileURLWithPath: path))
     #expect(try scan(path) == uri)
   }

@@ -2,6 +2,7 @@ import Foundation
 import OneTimePassword
 import PostgresTestSupport
 import Synchronization
+import TestScratch
 import Testing
 import Verifier
 import VerifierPostgres
@@ -247,8 +248,7 @@ struct TwoNodeTests {
     let cluster = try PrivateCluster()
     defer { withExtendedLifetime(cluster) {} }  // stopped only after the nodes and the last query
     let databaseURL = try cluster.freshDatabase()
-    let folder = NSTemporaryDirectory() + "otptoken-cluster-" + UUID().uuidString.prefix(8)
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let folder = scratchDirectory("cluster")
     let keyFile = folder + "/master.key"
     let keys = MasterKeyRing.generate()
     try keys.write(to: keyFile)

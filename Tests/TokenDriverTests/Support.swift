@@ -1,5 +1,6 @@
 import Foundation
 import OTPWire
+import TestScratch
 import TokenDriver
 import TokenSimulator
 import TokenTransport
@@ -66,8 +67,4 @@ final class FaultyDevice: HIDDevice {
   func close() { inner.close() }
 }
 
-func temporaryDirectory() -> String {
-  let path = NSTemporaryDirectory() + "otptoken-driver-" + UUID().uuidString.prefix(8)
-  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
+func temporaryDirectory() -> String { scratchDirectory("driver") }

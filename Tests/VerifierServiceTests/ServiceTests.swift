@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import OneTimePassword
 import Synchronization
+import TestScratch
 import Testing
 import Verifier
 import VerifierSQLite
@@ -31,8 +32,7 @@ struct ServiceFixture {
   let generator: HOTPGenerator
 
   init(limits: VerifierAPI.Limits = .init(perAddress: (0, 0), perUser: (0, 0))) throws {
-    let folder = NSTemporaryDirectory() + "otptoken-service-" + UUID().uuidString.prefix(8)
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let folder = scratchDirectory("service")
     store = try SQLiteStore(path: folder + "/verifier.sqlite")
     let keys = MasterKeyRing.generate()
     var settings = VerifierSettings()

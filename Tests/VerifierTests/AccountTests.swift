@@ -278,7 +278,7 @@ struct AccountFixture {
   /// `verifyWithPhoneApps`.
   @Test(arguments: StoreKind.allCases)
   func decidesWithoutBlockingWhereTheStoreCan(kind: StoreKind) async throws {
-    let (store, hotp, accounts, code) = try Self.alice(on: kind)
+    let (store, _, accounts, code) = try Self.alice(on: kind)
     let audit = { try store.auditEntries(user: nil, limit: 1000).count }
 
     let first = try await accounts.verifyWithoutBlocking(user: "alice", code: code(0))

@@ -1,6 +1,7 @@
 import Foundation
 import OneTimePassword
 import Synchronization
+import TestScratch
 import Testing
 import Verifier
 import PostgresTestSupport
@@ -16,11 +17,7 @@ final class ManualClock: VerifierClock, Sendable {
   func advance(seconds: Int64) { now.add(seconds * 1000, ordering: .relaxed) }
 }
 
-func temporaryDirectory() -> String {
-  let path = NSTemporaryDirectory() + "otptoken-verifier-" + UUID().uuidString.prefix(8)
-  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
+func temporaryDirectory() -> String { scratchDirectory("verifier") }
 
 /// The stores every conformance and decision test runs against. PostgreSQL joins when
 /// `OTPTOKEN_TEST_POSTGRES` names a server (`make test` starts one); `OTPTOKEN_REQUIRE_POSTGRES=1`

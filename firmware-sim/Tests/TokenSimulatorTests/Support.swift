@@ -1,5 +1,6 @@
 import Foundation
 import OTPWire
+import TestScratch
 import VirtualHID
 
 /// Test helpers: temporary folders, the built binary, and a host that programs a token over the
@@ -7,11 +8,7 @@ import VirtualHID
 enum Support {
   static let rfcKey = Array("12345678901234567890".utf8)
 
-  static func temporaryDirectory() -> String {
-    let path = NSTemporaryDirectory() + "otptoken-test-" + UUID().uuidString.prefix(8)
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-  }
+  static func temporaryDirectory() -> String { scratchDirectory("simulator") }
 
   /// The `otptoken` binary built next to the tests (or `$OTPTOKEN_BIN`).
   static var binary: String {
