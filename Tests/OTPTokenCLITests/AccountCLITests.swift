@@ -41,7 +41,8 @@ import Testing
     let enrolment = try binary.run(["totp", "enroll", "--user", "alice", "--qr", dir + "/qr.png", "--json"])
     let uri = try #require(enrolment.json?["uri"] as? String)
     let secret = try #require(URLComponents(string: uri)?.queryItems?.first { $0.name == "secret" }?.value)
-    #expect(try binary.run(["login", "--user", "alice", "--password", "s3cret"]).status == 0)  // not yet confirmed
+    // Not yet confirmed.
+    #expect(try binary.run(["login", "--user", "alice", "--password", "s3cret"]).status == 0)
     #expect(try binary.run(["totp", "confirm", "--user", "alice", try oathtool(secret)]).status == 0)
     let needsCode = try binary.run(["login", "--user", "alice", "--password", "s3cret", "--json"])
     #expect(needsCode.status == 1 && needsCode.json?["result"] as? String == "code-required")

@@ -191,7 +191,8 @@ struct AccountFixture {
     try f.accounts.setPassword(user: "alice", password: "pw")
     let deadline = f.clock.nowMilliseconds() + 7 * 86_400_000
     try f.accounts.setPolicy(LoginPolicy(mandatoryFor: .group("staff"), deadline: deadline))
-    #expect(try f.accounts.login(user: "alice", password: "pw", code: nil) == .allowed(via: "password"))  // not in the group
+    // Not in the group.
+    #expect(try f.accounts.login(user: "alice", password: "pw", code: nil) == .allowed(via: "password"))
     try f.accounts.setGroups(user: "alice", groups: ["staff"])
     #expect(try f.accounts.login(user: "alice", password: "pw", code: nil) == .allowedUntilDeadline(deadline))
     f.clock.advance(seconds: 8 * 86_400)

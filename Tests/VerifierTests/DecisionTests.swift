@@ -167,7 +167,8 @@ import Verifier
     let f = try Fixture(kind, key: key, digits: 8, algorithm: .sha256)
     #expect(f.code(3).count == 8)
     #expect(try f.verify(3) == .accepted)
-    #expect(try f.verify(text: String(f.code(4).prefix(6))) == .wrongCode)  // 6 digits never match an 8-digit token
+    // 6 digits never match an 8-digit token.
+    #expect(try f.verify(text: String(f.code(4).prefix(6))) == .wrongCode)
   }
 
   @Test(arguments: StoreKind.allCases)
