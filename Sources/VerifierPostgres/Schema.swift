@@ -164,8 +164,19 @@ enum Schema {
   /// node that dies mid-migration releases it (and its open transaction rolls back). The wait for
   /// the lock is part of the call, so it ends at the store's call time limit.
   static func migrate(_ lease: ConnectionPool.Lease) throws {
+    let unlock: PostgresQuery = "SELECT pg_advisory_unlock(\(migrationLock))"
     try lease.query("SELECT pg_advisory_lock(\(migrationLock))")
-    defer { _ = try? lease.query("SELECT pg_advisory_unlock(\(migrationLock))") }
+    do { try applyMissing(lease) } catch {
+      _ = try? lease.query(unlock)
+      throw error
+    }
+    // An unlock that fails fails the call: the pool then discards the connection, and the server
+    // releases the lock with its session, rather than the lock going back to the pool still held.
+    try lease.query(unlock)
+  }
+
+  /// The migrations not yet recorded in `schema_migrations`, each in a transaction of its own.
+  private static func applyMissing(_ lease: ConnectionPool.Lease) throws {
     try lease.query(
       "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
     let applied = Set(
