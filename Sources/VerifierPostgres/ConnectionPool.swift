@@ -142,7 +142,8 @@ final class ConnectionPool: @unchecked Sendable {
   /// `future`'s result, or ``CallTimedOut`` once `deadline` passes (a later result is dropped).
   func bounded<T: Sendable>(_ future: EventLoopFuture<T>, until deadline: NIODeadline) -> EventLoopFuture<T> {
     let answer = future.eventLoop.makePromise(of: T.self)
-    let timer = future.eventLoop.scheduleTask(deadline: deadline) { answer.fail(CallTimedOut()) }
+    let limit = CallTimedOut(seconds: callTimeout.nanoseconds / 1_000_000_000)
+    let timer = future.eventLoop.scheduleTask(deadline: deadline) { answer.fail(limit) }
     future.whenComplete { result in
       timer.cancel()
       answer.completeWith(result)
@@ -152,7 +153,8 @@ final class ConnectionPool: @unchecked Sendable {
 
   /// A call did not end within ``callTimeout``: its connection is treated as lost.
   struct CallTimedOut: Error, CustomStringConvertible {
-    var description: String { "no answer within the call's time limit" }
+    let seconds: Int64
+    var description: String { "no answer within the call's time limit of \(seconds) s" }
   }
 
   /// Resolves once `connection` has answered everything sent on it before. postgres-nio completes

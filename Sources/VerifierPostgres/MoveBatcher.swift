@@ -30,6 +30,22 @@ final class MoveBatcher: @unchecked Sendable {
     let userName: String
 
     var factorID: Int64? { compareAndSet?.factorID }
+
+    init(compareAndSet: CompareAndSet?, userName: String) {
+      self.compareAndSet = compareAndSet
+      self.userName = userName
+    }
+
+    /// The move of a plan whose only write is one compare-and-set (as every acceptance is); nil
+    /// for any other plan.
+    init?(soleWriteOf plan: VerificationPlan, userNamed name: String) {
+      guard plan.writes.count == 1,
+        case .compareAndSet(let id, let version, let state, let audit) = plan.writes[0]
+      else { return nil }
+      self.init(
+        compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit),
+        userName: name)
+    }
   }
 
   /// What became of one move.

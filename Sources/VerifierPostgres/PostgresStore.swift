@@ -266,15 +266,10 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   /// lost, and the verifier decides again); other plans run their writes on a connection of their
   /// own.
   func apply(_ plan: VerificationPlan, userNamed name: String) -> EventLoopFuture<VerificationPlan> {
-    guard plan.writes.count == 1,
-      case .compareAndSet(let id, let version, let state, let audit) = plan.writes[0]
-    else {
+    guard let move = MoveBatcher.Move(soleWriteOf: plan, userNamed: name) else {
       let (pool, logger) = (pool, logger)
       return pool.withConnection { Self.apply(plan, on: $0, pool, logger) }
     }
-    let move = MoveBatcher.Move(
-      compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit), userName: name
-    )
     return moves.apply(move).map { result in
       var plan = plan
       plan.lost = !result.moved
@@ -334,12 +329,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     _ early: VerificationPlan, _ name: String,
     _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
   ) -> EventLoopFuture<HardwareOnlyOutcome>? {
-    guard early.writes.count == 1,
-      case .compareAndSet(let id, let version, let state, let audit) = early.writes[0]
-    else { return nil }
-    let move = MoveBatcher.Move(
-      compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit), userName: name
-    )
+    guard let move = MoveBatcher.Move(soleWriteOf: early, userNamed: name) else { return nil }
     return moves.apply(move).flatMap { result in
       result.moved
         ? self.pool.eventLoop.makeSucceededFuture(.decided(early))

@@ -107,17 +107,6 @@ import Verifier
         audit: Fixture.audit("register"))
     }
     _ = try accounts.enrollTOTP(user: "carol")
-    func move(_ name: String, of token: HOTPFactorRecord, to counter: UInt64) -> MoveBatcher.Move {
-      var state = token.state
-      state.nextCounter = counter
-      let audit = AuditEntry(
-        at: 1, user: name, factor: token.serial, action: "verify", result: "accepted", reason: "ok",
-        counterBefore: token.state.nextCounter, counterAfter: counter, source: "test")
-      return MoveBatcher.Move(
-        compareAndSet: .init(
-          factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit),
-        userName: name)
-    }
     // Another node moves bob's token first.
     let bob = try #require(tokens["bob"])
     var bobMoved = bob.state
@@ -130,9 +119,9 @@ import Verifier
     gone.id = 999_999
 
     let results = try store.moves.run([
-      move("alice", of: try #require(tokens["alice"]), to: 5), move("bob", of: bob, to: 5),
-      move("carol", of: try #require(tokens["carol"]), to: 5), move("nobody", of: gone, to: 5),
-      move("dave", of: try #require(tokens["dave"]), to: 7),
+      acceptance("alice", of: try #require(tokens["alice"]), to: 5), acceptance("bob", of: bob, to: 5),
+      acceptance("carol", of: try #require(tokens["carol"]), to: 5), acceptance("nobody", of: gone, to: 5),
+      acceptance("dave", of: try #require(tokens["dave"]), to: 7),
     ]).wait()
 
     #expect(results.map(\.moved) == [true, false, false, false, true])
@@ -265,15 +254,7 @@ import Verifier
         audit: Fixture.audit("register"))
     }
     func move(_ token: HOTPFactorRecord) -> MoveBatcher.Move {
-      var state = token.state
-      state.nextCounter = 1
-      let audit = AuditEntry(
-        at: 1, user: "user-of-\(token.serial)", factor: token.serial, action: "verify", result: "accepted",
-        reason: "ok", counterBefore: 0, counterAfter: 1)
-      return MoveBatcher.Move(
-        compareAndSet: .init(
-          factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit),
-        userName: "user\(token.serial.dropFirst())")
+      acceptance("user\(token.serial.dropFirst())", of: token, to: 1)
     }
 
     let moves = tokens.flatMap { $0.serial == "t3" ? [move($0), move($0)] : [move($0)] }
@@ -374,7 +355,19 @@ func terminateTheSessionWaitingOnALock(_ database: (name: String, url: String)) 
   return false
 }
 
-/// A psql session holding an exclusive lock on a table until released.
+/// A batched move accepting `token` for user `name`: the token moves to `counter`, with its audit line.
+func acceptance(_ name: String, of token: HOTPFactorRecord, to counter: UInt64) -> MoveBatcher.Move {
+  var state = token.state
+  state.nextCounter = counter
+  let audit = AuditEntry(
+    at: 1, user: name, factor: token.serial, action: "verify", result: "accepted", reason: "ok",
+    counterBefore: token.state.nextCounter, counterAfter: counter, source: "test")
+  return MoveBatcher.Move(
+    compareAndSet: .init(
+      factorID: token.id, expectedVersion: token.state.version, state: state, audit: audit),
+    userName: name)
+}
+
 /// After a failed verification: alice's token has not moved, and the same code is now accepted.
 func expectUnmovedThenAccepted(_ store: PostgresStore, _ verifier: HOTPVerifier, _ code: String) async throws
 {
@@ -389,6 +382,7 @@ func expectUnmovedThenAccepted(_ store: PostgresStore, _ verifier: HOTPVerifier,
   #expect(decision.isAccepted)
 }
 
+/// A psql session holding an exclusive lock on a table until released.
 final class LockHolder {
   let process = Process()
   let input = Pipe()
