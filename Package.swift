@@ -147,7 +147,7 @@ let package = Package(
       name: "VerifierTests",
       dependencies: [
         "Verifier", "VerifierSQLite", "VerifierPostgres", "SeedImport", "OneTimePassword",
-        "PostgresTestSupport", "TestScratch",
+        "PostgresTestSupport", "TestScratch", .product(name: "PostgresNIO", package: "postgres-nio"),
       ],
       resources: [.copy("PSKC")]),
     .testTarget(

@@ -45,12 +45,12 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
 /// for connections in one line, first come first served. A connection that failed is closed and
 /// replaced on the next request, so a restarted server is reconnected to without a restart of ours.
 ///
-/// Every call has one deadline, `callTimeout` after it starts, for its wait in the line and every
-/// answer it waits for. Past it the caller gets "unavailable" whatever the connection does, and the
-/// connection is closed and replaced, never reused: after a server restart, and after a commit
-/// that failed behind a completed statement, postgres-nio has been seen to leave a connection
-/// silent (statements queued on it, the server idle), and closing such a connection does not
-/// always fail what waits on it. So no caller relies on the close; each stops waiting by itself.
+/// Every request goes out through ``send(on:_:)``, which refuses a closed connection: postgres-nio
+/// drops a request written to a closed connection without ever answering it. Every call also has
+/// one deadline, `callTimeout` after it starts, for its wait in the line and every answer it waits
+/// for. Past it the caller gets "unavailable" whatever the connection does (a server that stopped
+/// answering, a network that drops packets), and the connection is closed and replaced, never
+/// reused.
 final class ConnectionPool: @unchecked Sendable {
   let location: PostgresLocation
   let limit: Int
@@ -93,7 +93,7 @@ final class ConnectionPool: @unchecked Sendable {
 
     @discardableResult
     func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
-      try wait(connection.query(query, logger: pool.logger))
+      try wait(pool.query(query, on: connection))
     }
 
     /// See ``ConnectionPool/executePrepared(_:_:on:)``.
@@ -157,14 +157,42 @@ final class ConnectionPool: @unchecked Sendable {
     var description: String { "no answer within the call's time limit of \(seconds) s" }
   }
 
+  /// A request was not sent: its connection had closed.
+  struct ConnectionClosed: Error, CustomStringConvertible {
+    var description: String { "the connection had closed before the request was sent" }
+  }
+
+  /// The request `request` makes, made on `connection`'s event loop, or ``ConnectionClosed`` at
+  /// once if the connection has closed by then. postgres-nio writes a request to its channel
+  /// without a promise, so one written after the channel closed is dropped and never answered:
+  /// after the server went away, or after postgres-nio closed the connection itself on an error
+  /// that came behind a statement's CommandComplete (a failed commit). On the loop, a channel that
+  /// is still open takes the write, and postgres-nio answers or fails the request.
+  func send<T: Sendable>(
+    on connection: PostgresConnection, _ request: @escaping @Sendable () -> EventLoopFuture<T>
+  ) -> EventLoopFuture<T> {
+    let loop = connection.eventLoop
+    let attempt: @Sendable () -> EventLoopFuture<T> = {
+      connection.isClosed ? loop.makeFailedFuture(ConnectionClosed()) : request()
+    }
+    return loop.inEventLoop ? attempt() : loop.flatSubmit(attempt)
+  }
+
+  /// `query` run on `connection` (see ``send(on:_:)``).
+  func query(_ query: PostgresQuery, on connection: PostgresConnection)
+    -> EventLoopFuture<PostgresQueryResult>
+  {
+    send(on: connection) { connection.query(query, logger: self.logger) }
+  }
+
   /// Resolves once `connection` has answered everything sent on it before. postgres-nio completes
   /// a statement at its CommandComplete, which PostgreSQL sends before it commits a statement run
   /// outside a transaction block; should the commit fail or the server stop in between (a fast
   /// shutdown), the change is rolled back while the caller was told it was made. The empty query
   /// is answered only after that commit, so once it is, every statement before it is committed.
-  /// (After such a failed commit the answer may never come: the call's deadline ends the wait.)
+  /// A failed commit makes postgres-nio close the connection, which fails the empty query.
   func committed(on connection: PostgresConnection) -> EventLoopFuture<Void> {
-    connection.query("", logger: logger).map { _ in }
+    query("", on: connection).map { _ in }
   }
 
   /// Runs a hot statement as a prepared statement on `connection`: parsed and planned once per
@@ -180,13 +208,13 @@ final class ConnectionPool: @unchecked Sendable {
     lock.unlock()
     let ready =
       statement.map { connection.eventLoop.makeSucceededFuture($0) }
-      ?? connection.prepare(query: sql).map { made in
+      ?? send(on: connection) { connection.prepare(query: sql) }.map { made in
         self.lock.lock()
         self.prepared[connection.id, default: [:]][sql] = made
         self.lock.unlock()
         return made
       }
-    return ready.flatMap { $0.execute(binds) }.map { rows in
+    return ready.flatMap { made in self.send(on: connection) { made.execute(binds) } }.map { rows in
       rows.map { PreparedRow(row: $0.makeRandomAccess()) }
     }
   }

@@ -267,8 +267,8 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   /// own.
   func apply(_ plan: VerificationPlan, userNamed name: String) -> EventLoopFuture<VerificationPlan> {
     guard let move = MoveBatcher.Move(soleWriteOf: plan, userNamed: name) else {
-      let (pool, logger) = (pool, logger)
-      return pool.withConnection { Self.apply(plan, on: $0, pool, logger) }
+      let pool = pool
+      return pool.withConnection { Self.apply(plan, on: $0, pool) }
     }
     return moves.apply(move).map { result in
       var plan = plan
@@ -280,7 +280,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   /// The plan's writes in order on `connection` until a compare-and-set loses, each committed on
   /// its own: the futures form of `applyOneByOne`.
   static func apply(
-    _ plan: VerificationPlan, on connection: PostgresConnection, _ pool: ConnectionPool, _ logger: Logger
+    _ plan: VerificationPlan, on connection: PostgresConnection, _ pool: ConnectionPool
   ) -> EventLoopFuture<VerificationPlan> {
     var applied = connection.eventLoop.makeSucceededFuture(plan)
     for write in plan.writes {
@@ -297,7 +297,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
             return result
           }
         case .append(let audit):
-          return connection.query(auditQuery(audit), logger: logger).map { _ in result }
+          return pool.query(auditQuery(audit), on: connection).map { _ in result }
         }
       }
     }
