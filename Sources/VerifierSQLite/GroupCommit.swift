@@ -35,7 +35,13 @@ final class GroupCommit: @unchecked Sendable {
   /// The most writes one transaction takes.
   let maximumBatch = 256
 
-  init(pool: DatabasePool) { self.pool = pool }
+  /// Called after each commit with the number of writes it made durable.
+  private let afterCommit: (Int) -> Void
+
+  init(pool: DatabasePool, afterCommit: @escaping (Int) -> Void = { _ in }) {
+    self.pool = pool
+    self.afterCommit = afterCommit
+  }
 
   func write<T>(_ body: @escaping (Database) throws -> T) throws -> T {
     let job = Job { try body($0) }
@@ -73,6 +79,7 @@ final class GroupCommit: @unchecked Sendable {
       pending.removeFirst(batch.count)
       lock.unlock()
       let outcome = commit(batch)
+      if case .success = outcome { afterCommit(batch.count) }
       for (index, item) in batch.enumerated() {
         switch outcome {
         case .success(let results): item.result = results[index]

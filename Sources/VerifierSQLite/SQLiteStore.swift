@@ -14,15 +14,20 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   public let path: String
   let pool: DatabasePool
   private let committer: GroupCommit
+  let checkpointer: Checkpointer
 
-  /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it.
-  public init(path: String, busyTimeout: TimeInterval = 10) throws(StoreError) {
+  /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it. The log
+  /// is copied back into the file after every `writesPerCheckpoint` writes, off the writer's path
+  /// (``Checkpointer``).
+  public init(path: String, busyTimeout: TimeInterval = 10, writesPerCheckpoint: Int = 500) throws(StoreError)
+  {
     self.path = path
     var configuration = Configuration()
     configuration.busyMode = .timeout(busyTimeout)
     configuration.prepareDatabase { db in
       try db.execute(sql: "PRAGMA synchronous = FULL")
       try db.execute(sql: "PRAGMA foreign_keys = ON")
+      try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.backstopPages)")
     }
     let directory = (path as NSString).deletingLastPathComponent
     if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
@@ -39,7 +44,9 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       pool = try DatabasePool(path: path, configuration: configuration)
       try Self.migrator.migrate(pool)
     } catch { throw Self.mapped(error, path: path) }
-    committer = GroupCommit(pool: pool)
+    let checkpointer = Checkpointer(path: path, writesPerCheckpoint: writesPerCheckpoint)
+    self.checkpointer = checkpointer
+    committer = GroupCommit(pool: pool) { checkpointer.committed(writes: $0) }
   }
 
   /// Named migrations, applied in order, never edited once shipped.

@@ -3,7 +3,7 @@ import OneTimePassword
 import Synchronization
 import Testing
 import Verifier
-import VerifierSQLite
+@testable import VerifierSQLite
 
 /// A verifier process in stream mode: codes in on stdin, one JSON decision per line out.
 final class StreamingVerifier {
@@ -216,5 +216,21 @@ func raceEachCode(_ verifier: HOTPVerifier, rounds: Int, callers: Int = 16) thro
     }
     let attributes = try FileManager.default.attributesOfItem(atPath: shared.db)
     #expect((attributes[.posixPermissions] as? Int) == 0o600)
+  }
+
+  /// The store copies its log back into the database file on a connection of its own, so the
+  /// writer does not stop for it (SQLite's own checkpoint would run inside a commit only after
+  /// 10,000 pages): after enough writes, the file without its log holds every one of them.
+  @Test func theLogIsCopiedIntoTheFileOffTheWritersPath() throws {
+    let directory = temporaryDirectory()
+    let path = directory + "/verifier.sqlite"
+    let store = try SQLiteStore(path: path, writesPerCheckpoint: 8)
+    for index in 0..<16 { try store.append(Fixture.audit("line-\(index)")) }
+    #expect(store.checkpointer.waitUntilIdle() >= 1)
+
+    let copy = directory + "/file-alone.sqlite"
+    try FileManager.default.copyItem(atPath: path, toPath: copy)
+    let lines = try SQLiteStore(path: copy).auditEntries(user: nil, limit: 100).map(\.action)
+    #expect(lines.filter { $0.hasPrefix("line-") }.count == 16)
   }
 }
