@@ -20,6 +20,24 @@ pg_connections=${PG_CONNECTIONS:-4}
 wrk_threads=${WRK_THREADS:-1}
 users=${USERS:-10000}
 
+# Seconds in a wrk duration (10s, 2m, 1h).
+seconds() {
+  case $1 in
+    *h) echo $((${1%h} * 3600)) ;;
+    *m) echo $((${1%m} * 60)) ;;
+    *s) echo "${1%s}" ;;
+    *) echo "$1" ;;
+  esac
+}
+run_seconds=$(($(seconds "$duration") + $(seconds "$warmup")))
+# Codes per user, so that no request file runs out (a wrapped file resends used codes, which are
+# refused): 8,000 requests a second per file on SQLite (2 files), 2,000 on PostgreSQL (4 files).
+codes_for() {
+  local per_second=$1 files=$2 minimum=$3
+  local codes=$(((per_second * run_seconds * files + users - 1) / users))
+  echo $((codes > minimum ? codes : minimum))
+}
+
 if ! command -v wrk >/dev/null; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -72,20 +90,22 @@ load() {
 }
 
 echo "== SQLite, one node, $connections connections, $duration" >&2
-"$bin" load-prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes 30 \
+"$bin" load-prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes "$(codes_for 8000 2 30)" \
   --threads 2 --out "$work/sqlite" 2>/dev/null
 serve "$work/sqlite-node" --db "$work/load.sqlite" --key-file "$work/master.key"
 port=$(cat "$work/sqlite-node.port")
 load "$connections" warmup "http://127.0.0.1:$port" "$work/sqlite" 0
 sqlite=$(load "$connections" "$duration" "http://127.0.0.1:$port" "$work/sqlite" 0 | figure)
 echo "sqlite_one_node: $sqlite"
+# Let the node finish (its last checkpoint included) before the PostgreSQL figures are taken.
 kill "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null || true
 
 echo "== PostgreSQL, two nodes, $pg_connections connections each, $duration" >&2
 url=$(bash scripts/postgres.sh start "$work/pg")
 psql -X -q -d "$url" -c "CREATE DATABASE load" >/dev/null
 url=${url/\/postgres\?/\/load?}
-"$bin" load-prepare --postgres "$url" --key-file "$work/master.key" --users "$users" --codes 20 --threads 4 \
+"$bin" load-prepare --postgres "$url" --key-file "$work/master.key" --users "$users" --codes "$(codes_for 2000 4 20)" --threads 4 \
   --out "$work/pg-bodies" 2>/dev/null
 serve "$work/node-a" --postgres "$url" --key-file "$work/master.key" --threads 16
 serve "$work/node-b" --postgres "$url" --key-file "$work/master.key" --threads 16
