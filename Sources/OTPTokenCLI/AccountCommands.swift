@@ -198,7 +198,7 @@ struct AppPasswordList: ParsableCommand {
   }
 }
 
-struct LoginCommand: ParsableCommand {
+struct LoginCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "login",
     abstract:
@@ -219,15 +219,16 @@ struct LoginCommand: ParsableCommand {
   @Flag(help: "The application checked the password; run only the second step.") var passwordChecked = false
   @Flag(help: "Print one JSON object.") var json = false
 
-  func run() throws {
+  func run() async throws {
     var secret = password
     if passwordStdin { secret = readLine(strippingNewline: true) }
     guard passwordChecked || secret != nil else {
       throw CLIFailure(.usage, "give --password, --password-stdin or --password-checked", json: json)
     }
     let accounts = try verifier.accounts(json: json)
-    let outcome = try verifierCall(json: json) { () throws(VerifierError) in
-      try accounts.login(user: user, password: secret, code: code, checkPassword: !passwordChecked)
+    let outcome = try await verifierCall(json: json) { () async throws(VerifierError) in
+      try await accounts.login(
+        user: user, password: secret, code: code, checkPassword: !passwordChecked, source: verifier.source)
     }
     let (result, detail, allowed): (String, String, Bool)
     switch outcome {

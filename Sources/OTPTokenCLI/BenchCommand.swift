@@ -4,15 +4,16 @@ import OneTimePassword
 import Verifier
 import VerifierSQLite
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure the verifier: HOTP candidates per second, durable verifications per second, latency.",
     discussion: """
       A benchmark, not a test: it prints figures, it asserts nothing. Build in release mode for
       meaningful numbers (`make bench`). It creates a SQLite file of --tokens users with one token each
-      (WAL, synchronous=FULL) in a temporary folder and removes it afterwards; one thread does all the
-      work, so the figures are per core.
+      (WAL, synchronous=FULL) in a temporary folder and removes it afterwards; the process is pinned
+      to --cores cores (one by default), so the figures are per core. Verifications go through the
+      one code step every caller uses.
 
       Example:
         otptoken bench --tokens 100000 --seconds 5 --json
@@ -35,7 +36,7 @@ struct BenchCommand: ParsableCommand {
     guard clients <= tokens else { throw ValidationError("--clients may not exceed --tokens") }
   }
 
-  func run() throws {
+  func run() async throws {
     var figures: [String: Any] = [:]
     if cores > 0 { Self.pin(cores: cores) }
     figures["cores"] = cores
@@ -61,12 +62,13 @@ struct BenchCommand: ParsableCommand {
     Output.stderr("seeded \(tokens) tokens in \(figures["seed_s"]!) s")
 
     let verifier = try HOTPVerifier(store: store, keys: keys)
+    let accounts = Accounts(store: store, hotp: verifier)
     var counters = [UInt64](repeating: 0, count: tokens)
     let generators = try secrets.map { try HOTPGenerator(secret: OTPSecret(bytes: $0)) }
 
     // Accepted verifications: concurrent callers, each on its own share of the tokens, each call
     // with that token's next code. Every acceptance is durable before the call returns.
-    let accept = try timedPhase(verifier, generators: generators, counters: &counters, valid: true)
+    let accept = try await timedPhase(accounts, generators: generators, counters: &counters, valid: true)
     figures["verify_accept_per_s"] = Int(accept.rate)
     figures["verify_p50_ms"] = Self.milliseconds(accept.latencies[accept.latencies.count / 2])
     figures["verify_p99_ms"] = Self.milliseconds(
@@ -76,7 +78,7 @@ struct BenchCommand: ParsableCommand {
     )
 
     // Refused verifications: wrong codes, walking through the tokens so none is throttled.
-    let reject = try timedPhase(verifier, generators: generators, counters: &counters, valid: false)
+    let reject = try await timedPhase(accounts, generators: generators, counters: &counters, valid: false)
     figures["verify_reject_per_s"] = Int(reject.rate)
     figures["verify_reject_p99_ms"] = Self.milliseconds(
       reject.latencies[min(reject.latencies.count - 1, reject.latencies.count * 99 / 100)])
@@ -105,71 +107,60 @@ struct BenchCommand: ParsableCommand {
     if json { Output.json(figures) }
   }
 
-  /// Runs `clients` threads for `seconds`, each verifying codes of its own tokens (client c owns
-  /// tokens c, c + clients, …): the next valid code, or a wrong one.
+  /// Runs `clients` concurrent tasks for `seconds`, each verifying codes of its own tokens (client
+  /// c owns tokens c, c + clients, …): the next valid code, or a wrong one.
   func timedPhase(
-    _ verifier: HOTPVerifier, generators: [HOTPGenerator], counters: inout [UInt64], valid: Bool
-  ) throws
+    _ accounts: Accounts, generators: [HOTPGenerator], counters: inout [UInt64], valid: Bool
+  ) async throws
     -> (rate: Double, latencies: [Duration])
   {
-    // Each client owns tokens client, client + clients, … and keeps their counters to itself;
-    // only the results are gathered under the lock.
-    final class Results: @unchecked Sendable {
-      let lock = NSLock()
+    /// What one client did.
+    struct Share: Sendable {
       var latencies: [Duration] = []
-      var moved: [(Int, UInt64)] = []
-      var failures: [String] = []
+      var moved: [Int: UInt64] = [:]
+      var failure: String?
     }
-    let results = Results()
     let tokens = generators.count
-    let clients = self.clients
-    let limit = seconds
-    let initial = counters
+    let (clients, limit, initial) = (self.clients, seconds, counters)
     let start = ContinuousClock.now
-    // Real threads: concurrentPerform would run one iteration at a time on a process pinned to one core.
-    let finished = DispatchGroup()
-    for client in 0..<clients {
-      finished.enter()
-      Thread {
-        defer { finished.leave() }
-        var rng = SystemRandomNumberGenerator()
-        var mine: [Duration] = []
-        var local: [Int: UInt64] = [:]
-        var failure: String?
-        let slots = (tokens - client + clients - 1) / clients
-        var cursor = 0
-        while failure == nil && Self.seconds(ContinuousClock.now - start) < limit {
-          let slot = valid ? Int.random(in: 0..<slots, using: &rng) : cursor
-          cursor = (cursor + 1) % slots
-          let index = client + clients * slot
-          let counter = local[index] ?? initial[index]
-          let right = generators[index].value(counter: counter)
-          let code = OTPCode(value: valid ? right : (right + 1) % 1_000_000, digits: 6).text
-          let begin = ContinuousClock.now
-          do {
-            let decision = try verifier.verify(user: "user\(index)", code: code)
-            mine.append(ContinuousClock.now - begin)
-            if valid {
-              if decision.isAccepted {
-                local[index] = counter + 1
-              } else {
-                failure = "a valid code was refused (\(decision.reason))"
+    let shares = await withTaskGroup(of: Share.self) { group in
+      for client in 0..<clients {
+        group.addTask {
+          var share = Share()
+          var rng = SystemRandomNumberGenerator()
+          let slots = (tokens - client + clients - 1) / clients
+          var cursor = 0
+          while share.failure == nil && Self.seconds(ContinuousClock.now - start) < limit {
+            let slot = valid ? Int.random(in: 0..<slots, using: &rng) : cursor
+            cursor = (cursor + 1) % slots
+            let index = client + clients * slot
+            let counter = share.moved[index] ?? initial[index]
+            let right = generators[index].value(counter: counter)
+            let code = OTPCode(value: valid ? right : (right + 1) % 1_000_000, digits: 6).text
+            let begin = ContinuousClock.now
+            do {
+              let decision = try await accounts.verify(user: "user\(index)", code: code)
+              share.latencies.append(ContinuousClock.now - begin)
+              if valid {
+                if decision.isAccepted {
+                  share.moved[index] = counter + 1
+                } else {
+                  share.failure = "a valid code was refused (\(decision.reason))"
+                }
               }
-            }
-          } catch { failure = "\(error)" }
+            } catch { share.failure = "\(error)" }
+          }
+          return share
         }
-        results.lock.withLock {
-          results.latencies += mine
-          results.moved += local.map { ($0.key, $0.value) }
-          if let failure { results.failures.append(failure) }
-        }
-      }.start()
+      }
+      return await group.reduce(into: []) { $0.append($1) }
     }
-    finished.wait()
     let elapsed = Self.seconds(ContinuousClock.now - start)
-    if let failure = results.failures.first { throw CLIFailure(.environment, "bench: \(failure)") }
-    for (index, counter) in results.moved { counters[index] = counter }
-    let all = results.latencies.sorted()
+    if let failure = shares.compactMap(\.failure).first {
+      throw CLIFailure(.environment, "bench: \(failure)")
+    }
+    for share in shares { for (index, counter) in share.moved { counters[index] = counter } }
+    let all = shares.flatMap(\.latencies).sorted()
     guard !all.isEmpty else { throw CLIFailure(.environment, "bench: no verification completed") }
     return (Double(all.count) / elapsed, all)
   }

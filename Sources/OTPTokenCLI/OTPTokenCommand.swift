@@ -87,6 +87,14 @@ enum Output {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
   }
 
+  /// One Codable value, keys sorted.
+  static func json(_ value: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+    stdout(String(decoding: data, as: UTF8.self))
+  }
+
   static func json(_ object: [String: Any]) {
     let data =
       (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)

@@ -106,19 +106,20 @@ struct RemoveCommand: ParsableCommand {
   }
 }
 
-struct UnlockCommand: ParsableCommand {
+struct UnlockCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "unlock", abstract: "Clear the failure count, delay and lock of a user's token.",
-    discussion: "Example:\n  otptoken unlock --user alice")
+    commandName: "unlock",
+    abstract:
+      "Clear every failure count, delay and lock of a user: tokens, phone apps, passwords, recovery codes.",
+    discussion: "Each clearing is recorded in the audit log.\n\nExample:\n  otptoken unlock --user alice")
   @OptionGroup var verifier: VerifierOptions
   @Option(help: "The user.") var user: String
-  @Option(help: "Only this token.") var serial: String?
   @Flag(help: "Print one JSON object.") var json = false
 
-  func run() throws {
-    let engine = try verifier.verifier(json: json)
-    try verifierCall(json: json) { () throws(VerifierError) in
-      try engine.unlock(user: user, serial: serial, source: verifier.source)
+  func run() async throws {
+    let accounts = try verifier.accounts(json: json)
+    try await verifierCall(json: json) { () async throws(VerifierError) in
+      try await accounts.unlock(user: user, source: verifier.source)
     }
     if json { Output.json(["ok": true]) } else { Output.stderr("unlocked \(user)") }
   }
@@ -169,7 +170,7 @@ struct AuditCommand: ParsableCommand {
   }
 }
 
-struct ListenCommand: ParsableCommand {
+struct ListenCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "listen",
     abstract: "Read presses from a token and verify each as it comes (a kiosk or registration desk).",
@@ -186,8 +187,9 @@ struct ListenCommand: ParsableCommand {
   @Option(help: "Stop after this many presses (0: never).") var count = 0
   @Flag(help: "Print one JSON object per press.") var json = false
 
-  func run() throws {
-    let engine = try verifier.verifier(json: json)
+  func run() async throws {
+    let accounts = try verifier.accounts(json: json)
+    let engine = accounts.hotp
     let session = try selection.session(json: json)
     defer { session.device.close() }
     let serial = String(try driver(json: json) { () throws(DriverError) in try session.serial() })
@@ -207,14 +209,11 @@ struct ListenCommand: ParsableCommand {
         throw CLIFailure(error.isEnvironmental ? .environment : .refused, error.description, json: json)
       }
       seen += 1
-      let decision = try verifierCall(json: json) { () throws(VerifierError) in
-        try engine.verify(user: owner, code: reading.code.text, source: verifier.source ?? "listen")
+      let decision = try await verifierCall(json: json) { () async throws(VerifierError) in
+        try await accounts.verify(user: owner, code: reading.code.text, source: verifier.source ?? "listen")
       }
       if json {
-        Output.json([
-          "user": owner, "result": decision.isAccepted ? "accepted" : "refused",
-          "reason": decision.reason.rawValue,
-        ])
+        Output.json(DecisionAnswer(decision, user: owner))
       } else {
         Output.stdout(
           "\(owner)\t\(decision.isAccepted ? "accepted" : "refused")\t\(decision.reason.rawValue)")

@@ -95,26 +95,27 @@ struct VerifierOptions: ParsableArguments {
 
 /// Runs a verifier call, mapping its errors to the documented exit statuses.
 func verifierCall<T>(json: Bool, _ body: () throws(VerifierError) -> T) throws -> T {
-  do { return try body() } catch {
-    switch error {
-    case .store, .keyFile, .sealing: throw CLIFailure(.environment, error.description, json: json)
-    case .unknownUser, .notFound: throw CLIFailure(.refused, error.description, json: json)
-    default: throw CLIFailure(.usage, error.description, json: json)
-    }
+  do { return try body() } catch { throw failure(error, json: json) }
+}
+
+/// ``verifierCall(json:_:)`` for an asynchronous call.
+func verifierCall<T>(json: Bool, _ body: () async throws(VerifierError) -> T) async throws -> T {
+  do { return try await body() } catch { throw failure(error, json: json) }
+}
+
+/// A verifier error as the command line reports it, with its documented exit status.
+func failure(_ error: VerifierError, json: Bool) -> CLIFailure {
+  switch error {
+  case .store, .keyFile, .sealing: return CLIFailure(.environment, error.description, json: json)
+  case .unknownUser, .notFound: return CLIFailure(.refused, error.description, json: json)
+  default: return CLIFailure(.usage, error.description, json: json)
   }
 }
 
 /// Prints a decision and ends with 0 (accepted) or 1 (refused).
 func report(_ decision: Decision, user: String, json: Bool) throws {
   if json {
-    var object: [String: Any] = [
-      "ok": decision.isAccepted, "user": user, "result": decision.isAccepted ? "accepted" : "refused",
-      "reason": decision.reason.rawValue,
-    ]
-    if let factor = decision.factor { object["factor"] = factor }
-    if let counter = decision.counter { object["counter"] = Int(counter) }
-    if let retry = decision.retryAfterMilliseconds { object["retryAfterSeconds"] = (retry + 999) / 1000 }
-    Output.json(object)
+    Output.json(DecisionAnswer(decision, user: user))
   } else {
     let text: String
     switch decision.reason {
@@ -126,7 +127,7 @@ func report(_ decision: Decision, user: String, json: Bool) throws {
       text = "refused: the token is ahead of the verifier; press the button again to resynchronise"
     case .throttled:
       text =
-        "refused: too many failures; try again in \((decision.retryAfterMilliseconds ?? 0 + 999) / 1000) s"
+        "refused: too many failures; try again in \(decision.retryAfterSeconds ?? 1) s"
     case .locked:
       text = "refused: the factor is locked after too many failures; an administrator must unlock it"
     case .noFactor: text = "refused: \(user) has no active factor (token or phone app)"
@@ -136,19 +137,23 @@ func report(_ decision: Decision, user: String, json: Bool) throws {
   if !decision.isAccepted { throw ExitCode(ExitStatus.refused.rawValue) }
 }
 
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "verify",
     abstract: "Decide one code for a user (any of the user's factors). Exit 0 accepted, 1 refused.",
     discussion: """
-      Each code is accepted at most once, by any number of processes sharing the database.
+      A one-time code of any of the user's tokens and phone apps (spaces and dashes are ignored),
+      or a recovery code (xxxx-xxxx). Each code is accepted at most once, by any number of
+      processes sharing the database.
 
-      Example:
+      Examples:
         otptoken verify --user alice 755224
+        otptoken verify --user alice '755 224'
+        otptoken verify --user alice k7mq-3xpa
       """)
   @OptionGroup var verifier: VerifierOptions
   @Option(help: "The user.") var user: String
-  @Argument(help: "The code the token typed (6 to 8 digits).") var code: String?
+  @Argument(help: "The code: 6 to 8 digits, or a recovery code.") var code: String?
   @Flag(help: "Read codes from standard input, one per line; print one JSON decision per line.")
   var stdin = false
   @Flag(help: "Print one JSON object.") var json = false
@@ -157,27 +162,24 @@ struct VerifyCommand: ParsableCommand {
     guard (code == nil) == stdin else { throw ValidationError("give either a CODE or --stdin") }
   }
 
-  func run() throws {
+  func run() async throws {
     let accounts = try verifier.accounts(json: json || stdin)
-    guard let code else { return try stream(accounts) }
-    let decision = try verifierCall(json: json) { () throws(VerifierError) in
-      try accounts.verify(user: user, code: code, source: verifier.source)
+    guard let code else { return try await stream(accounts) }
+    let decision = try await verifierCall(json: json) { () async throws(VerifierError) in
+      try await accounts.verify(user: user, code: code, source: verifier.source)
     }
     try report(decision, user: user, json: json)
   }
 
   /// One decision per input line, each flushed before the next line is read.
-  func stream(_ engine: Accounts) throws {
+  func stream(_ engine: Accounts) async throws {
     while let line = readLine(strippingNewline: true) {
       do {
-        let decision = try engine.verify(user: user, code: line, source: verifier.source)
-        var object: [String: Any] = [
-          "result": decision.isAccepted ? "accepted" : "refused", "reason": decision.reason.rawValue,
-        ]
-        if let counter = decision.counter { object["counter"] = Int(counter) }
-        Output.json(object)
+        Output.json(
+          DecisionAnswer(try await engine.verify(user: user, code: line, source: verifier.source), user: user)
+        )
       } catch {
-        Output.json(["result": "error", "reason": error.description])
+        Output.json(["user": user, "result": "error", "reason": error.description])
         if case .store = error { throw ExitCode(ExitStatus.environment.rawValue) }
       }
     }

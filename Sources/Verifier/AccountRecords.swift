@@ -108,14 +108,6 @@ public struct LoginPolicy: Sendable, Equatable, Codable {
   }
 }
 
-/// What using a recovery code did.
-public enum RecoveryCodeUse: Sendable, Equatable {
-  case consumed
-  /// The code is of the current set but was used before (a replay, not a guess).
-  case alreadyUsed
-  case unknown
-}
-
 /// Users' factors other than hardware tokens, their account settings and the login policy.
 ///
 /// Like ``VerifierStore``, every change that decides a login is one conditional statement: a TOTP
@@ -128,17 +120,11 @@ public protocol AccountStore: Sendable {
     audit: AuditEntry
   ) throws(StoreError) -> TOTPFactorRecord
   func totpFactors(userID: Int64) throws(StoreError) -> [TOTPFactorRecord]
-  /// A user and their phone-app factors in one read (the first read of every verification); nil if
-  /// there is no such user.
-  func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
   func compareAndSetTOTP(factorID: Int64, expectedVersion: Int64, newState: TOTPState, audit: AuditEntry)
     throws(StoreError) -> Bool
 
   /// Replaces the user's recovery codes with a new set (the old set is revoked).
   func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError)
-  /// Marks an unused code of the user's current set used (appending `audit`), or says why not.
-  func consumeRecoveryCode(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry) throws(StoreError)
-    -> RecoveryCodeUse
   func remainingRecoveryCodes(userID: Int64) throws(StoreError) -> Int
 
   /// Adds an application password; a name in use is a conflict.
@@ -154,20 +140,6 @@ public protocol AccountStore: Sendable {
   func account(userID: Int64) throws(StoreError) -> AccountRecord
   func updateAccount(userID: Int64, _ account: AccountRecord, audit: AuditEntry) throws(StoreError)
 
-  /// The failure counter of one kind of attempt ("password", "recovery", "app-password").
-  func attempts(userID: Int64, kind: String) throws(StoreError) -> AttemptState
-  func compareAndSetAttempts(userID: Int64, kind: String, expectedVersion: Int64, newState: AttemptState)
-    throws(StoreError) -> Bool
-
   func loginPolicy() throws(StoreError) -> LoginPolicy
   func setLoginPolicy(_ policy: LoginPolicy, audit: AuditEntry) throws(StoreError)
-}
-
-extension AccountStore where Self: VerifierStore {
-  /// Two reads; SQL stores override it with one.
-  public func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
-  {
-    guard let user = try user(named: name) else { return nil }
-    return (user, try totpFactors(userID: user.id))
-  }
 }

@@ -42,34 +42,24 @@ public struct Accounts: Sendable {
     return OTPAuthURI(kind: .totp, issuer: issuer, account: name, secret: secret)
   }
 
-  func totpGenerator(_ factor: TOTPFactorRecord, user: String) throws(VerifierError) -> TOTPGenerator {
-    let secret = try keys.open(factor.sealedSecret, context: "totp:\(user)")
-    do {
-      return try TOTPGenerator(
-        secret: OTPSecret(bytes: secret), algorithm: factor.algorithm, digits: factor.digits,
-        period: factor.period)
-    } catch { throw .store(.corrupt("phone-app factor of \(user): \(error)")) }
-  }
-
   /// Activates the user's pending phone-app factor with a current code, learning how far the phone's
   /// clock is off (up to ``VerifierSettings/totpMaximumDriftSteps``).
   public func confirmTOTP(user name: String, code text: String) throws(VerifierError) -> Decision {
-    let code = try parse(text)
+    let code = try HOTPVerifier.parseCode(text)
     let user = try hotp.lookUp(name)
     for _ in 0..<HOTPVerifier.raceRetries {
       guard
         let factor = try storeCall({ () throws(StoreError) in try store.totpFactors(userID: user.id) }).first(
           where: { !$0.state.active })
       else { throw .notFound("a pending phone-app enrolment of \(name)") }
-      let generator = try totpGenerator(factor, user: name)
+      let generator = try keys.totpGenerator(factor, user: name)
       let current = generator.step(at: now / 1000)
       let reach = Int64(settings.totpMaximumDriftSteps)
       // Nearest offset first, so the smallest drift that explains the code is learned.
       let offsets = [Int64(0)] + (1...reach).flatMap { [$0, -$0] }
       guard let offset = offsets.first(where: { generator.code(step: current + $0).constantTimeEquals(code) })
       else {
-        var next = factor.state
-        next.failures += 1
+        let next = failed(factor.state)
         guard try casTOTP(factor, next, audit(name, "totp", "totp-confirm", "refused", "wrong-code")) else {
           continue
         }
@@ -83,7 +73,7 @@ public struct Accounts: Sendable {
       else { continue }
       return Decision(reason: .accepted, factor: "totp")
     }
-    throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
+    throw HOTPVerifier.keptChanging
   }
 
   func casTOTP(_ factor: TOTPFactorRecord, _ next: TOTPState, _ entry: AuditEntry) throws(VerifierError)
@@ -95,126 +85,57 @@ public struct Accounts: Sendable {
     }
   }
 
-  enum TOTPMatch {
-    case accepted(TOTPFactorRecord, TOTPState)
-    case replay
-    case blocked(Decision)
-    case noMatch([TOTPFactorRecord])
-  }
+  // MARK: The code step
 
-  /// Which of the user's active phone-app factors a code matches, without writing anything.
-  func matchTOTP(_ code: OTPCode, user: UserRecord, factors: [TOTPFactorRecord]? = nil) throws(VerifierError)
-    -> TOTPMatch
-  {
-    let stored: [TOTPFactorRecord]
-    if let factors {
-      stored = factors
-    } else {
-      stored = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }
-    }
-    let factors = stored.filter(\.state.active)
-    var evaluated: [TOTPFactorRecord] = []
-    var blocked: Decision?
-    let now = self.now
-    for factor in factors {
-      let state = factor.state
-      if state.hardLocked {
-        blocked = Decision(reason: .locked, factor: "totp")
-        continue
-      }
-      if let until = state.throttledUntil, now < until {
-        blocked = Decision(reason: .throttled, factor: "totp", retryAfterMilliseconds: until - now)
-        continue
-      }
-      let generator = try totpGenerator(factor, user: user.name)
-      let center = generator.step(at: now / 1000) + state.driftSteps
-      let window = Int64(settings.totpWindow)
-      for step in (center - window)...(center + window)
-      where generator.code(step: step).constantTimeEquals(code) {
-        // Every step is single-use: the last accepted one and all before it are spent.
-        if let last = state.lastStep, step <= last { return .replay }
-        let current = generator.step(at: now / 1000)
-        let reach = Int64(settings.totpMaximumDriftSteps)
-        let next = TOTPState(
-          lastStep: step, driftSteps: min(reach, max(-reach, step - current)), active: true,
-          version: state.version)
-        return .accepted(factor, next)
-      }
-      evaluated.append(factor)
-    }
-    if evaluated.isEmpty, let blocked { return .blocked(blocked) }
-    return .noMatch(evaluated)
-  }
-
-  // MARK: Any code
-
-  /// Decides a code against all the user's factors: phone apps and hardware tokens. A code that a
-  /// phone app accepts never counts as a failure of a hardware token, and the other way round.
-  public func verify(user name: String, code text: String, source: String? = nil) throws(VerifierError)
+  /// Decides a code a person typed as the second step of a login: a one-time code of any of the
+  /// user's tokens and phone apps, or a recovery code. The one entry point for every caller (the
+  /// command line, the HTTP routes, the login flow): the code is normalised here, and the decision
+  /// and every write it needs are one atomic job of the store (``VerifierStore/runVerification(_:)``).
+  public func verify(user name: String, code text: String, source: String? = nil) async throws(VerifierError)
     -> Decision
   {
-    // Most users have hardware tokens only: one store job decides where the store can tell.
-    switch try hotp.verifyIfNoPhoneApps(user: name, code: text, source: source) {
-    case .decided(let decision): return decision
-    case .phoneApps(let read):
-      return try verifyWithPhoneApps(user: name, code: text, source: source, read: read)
+    let code = try SubmittedCode(text)
+    let hashes: [[UInt8]]
+    if case .recovery(let plain) = code {
+      hashes = keys.derivedKeys(purpose: "recovery codes").map { Self.keyedHash(plain, $0) }
+    } else {
+      hashes = []
     }
+    let reads: SnapshotParts = hashes.isEmpty ? [.tokens, .phoneApps] : [.attempts, .recoveryCodes]
+    return try await run(name, reads, source) { planner, snapshot in
+      try planner.plan(code, recoveryHashes: hashes, snapshot)
+    }.decision
   }
 
-  /// ``verify(user:code:source:)`` for a caller that must not block its thread: decided without
-  /// blocking when the store can wait on its I/O itself and the user has no phone apps. Otherwise
-  /// the caller finishes on a thread of its own: with ``verifyWithPhoneApps(user:code:source:read:)``
-  /// after ``HOTPVerifier/HardwareOnlyResult/phoneApps(_:)``, with ``verify(user:code:source:)``
-  /// after nil.
-  public func verifyWithoutBlocking(user name: String, code text: String, source: String? = nil)
-    async throws(VerifierError) -> HOTPVerifier.HardwareOnlyResult?
-  {
-    try await hotp.verifyIfNoPhoneAppsWithoutBlocking(user: name, code: text, source: source)
+  /// Clears every delay and lock of a user, of every kind: tokens, phone apps, passwords, recovery
+  /// codes. Each clearing is recorded in the audit log.
+  public func unlock(user name: String, source: String? = nil) async throws(VerifierError) {
+    _ = try await run(name, .all, source) { planner, snapshot in planner.unlock(snapshot) }
   }
 
-  /// The rest of ``verify(user:code:source:)`` for a user who has phone apps, once
-  /// ``HOTPVerifier/verifyIfNoPhoneApps(user:code:source:)`` said so (`read`: the user and phone
-  /// apps it read, if it could).
-  public func verifyWithPhoneApps(
-    user name: String, code text: String, source: String? = nil, read: (UserRecord, [TOTPFactorRecord])?
-  ) throws(VerifierError) -> Decision {
-    let code = try parse(text)
-    // The user and their phone apps (read by that job, or now); a retry after a lost race reads
-    // them again.
-    var known = read
-    if known == nil {
-      known = try storeCall { () throws(StoreError) in try store.userWithTOTPFactors(named: name) }
+  /// Runs a job through the store until its conditional writes hold.
+  func run(
+    _ name: String, _ reads: SnapshotParts, _ source: String?,
+    _ plan: @escaping @Sendable (Planner, VerificationSnapshot) throws -> VerificationPlan
+  ) async throws(VerifierError) -> VerificationPlan {
+    let (settings, keys, clock) = (settings, keys, hotp.clock)
+    let job = VerificationJob(userName: name, reads: reads) { snapshot in
+      try plan(
+        Planner(settings: settings, keys: keys, now: clock.nowMilliseconds(), source: source), snapshot)
     }
-    guard case (let user, var phones)? = known else { throw .unknownUser(name) }
-    for attempt in 0..<HOTPVerifier.raceRetries {
-      if attempt > 0 {
-        phones = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }
+    for _ in 0..<HOTPVerifier.raceRetries {
+      let result: VerificationPlan?
+      do { result = try await store.runVerification(job) } catch {
+        switch error {
+        case let error as VerifierError: throw error
+        case let error as StoreError: throw .store(error)
+        default: throw .store(.unavailable("\(error)"))
+        }
       }
-      switch try matchTOTP(code, user: user, factors: phones) {
-      case .accepted(let factor, let next):
-        guard try casTOTP(factor, next, audit(name, "totp", "verify", "accepted", "accepted")) else {
-          continue
-        }
-        return Decision(reason: .accepted, factor: "totp")
-      case .replay:
-        try storeCall { () throws(StoreError) in
-          try store.append(audit(name, "totp", "verify", "refused", "replay"))
-        }
-        return Decision(reason: .replay, factor: "totp")
-      case .blocked(let decision):
-        let hardware = try hotp.verify(user: name, code: text, source: source, recordNoFactor: false)
-        return hardware.reason == .noFactor ? decision : hardware
-      case .noMatch(let phones):
-        let hardware = try hotp.verify(user: name, code: text, source: source, recordNoFactor: phones.isEmpty)
-        if hardware.isAccepted || phones.isEmpty { return hardware }
-        for factor in phones {
-          _ = try casTOTP(
-            factor, failed(factor.state), audit(name, "totp", "verify", "refused", "wrong-code"))
-        }
-        return hardware.reason == .noFactor ? Decision(reason: .wrongCode, factor: "totp") : hardware
-      }
+      guard let result else { throw .unknownUser(name) }
+      if !result.lost { return result }
     }
-    throw .store(.unavailable("the factor kept changing under concurrent requests; try again"))
+    throw HOTPVerifier.keptChanging
   }
 
   func failed(_ state: TOTPState) -> TOTPState {
@@ -226,22 +147,24 @@ public struct Accounts: Sendable {
     return next
   }
 
-  func parse(_ text: String) throws(VerifierError) -> OTPCode { try HOTPVerifier.parseCode(text) }
-
   // MARK: Recovery codes
 
-  static let recoveryAlphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")  // 32 symbols, no l/o/0/1
-
-  /// A new set of 10 recovery codes, shown once; the previous set stops working.
+  /// A new set of 10 recovery codes, shown once; the previous set stops working. Each is 8 symbols
+  /// of ``SubmittedCode/recoveryAlphabet`` (40 bits) with at least one letter, so it is never
+  /// mistaken for a one-time code.
   public func newRecoveryCodes(user name: String) throws(VerifierError) -> [String] {
     let user = try hotp.lookUp(name)
     var generator = SystemRandomNumberGenerator()
+    let alphabet = SubmittedCode.recoveryAlphabet
     let codes = (0..<10).map { _ -> String in
-      let symbols = (0..<8).map { _ in Self.recoveryAlphabet[Int.random(in: 0..<32, using: &generator)] }
-      return String(symbols[0..<4]) + "-" + String(symbols[4..<8])  // 40 bits
+      var symbols: [Character] = []
+      repeat {
+        symbols = (0..<8).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] }
+      } while !symbols.contains(where: \.isLetter)
+      return String(symbols[0..<4]) + "-" + String(symbols[4..<8])
     }
     let key = keys.derivedKeys(purpose: "recovery codes")[0]
-    let hashes = codes.map { Self.keyedHash(Self.normalizeRecovery($0), key) }
+    let hashes = codes.map { Self.keyedHash(SubmittedCode.recovery($0)!, key) }
     try storeCall { () throws(StoreError) in
       try store.replaceRecoveryCodes(
         userID: user.id, hashes: hashes, audit: audit(name, "recovery", "recovery-new", "done", "10 codes"))
@@ -255,47 +178,8 @@ public struct Accounts: Sendable {
     return try storeCall { () throws(StoreError) in try store.remainingRecoveryCodes(userID: user.id) }
   }
 
-  static func normalizeRecovery(_ text: String) -> String {
-    text.lowercased().filter { $0 != "-" && $0 != " " }
-  }
-
   static func keyedHash(_ text: String, _ key: SymmetricKey) -> [UInt8] {
     Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key))
-  }
-
-  /// Whether text looks like a recovery code (so the login flow knows which check to run).
-  public static func isRecoveryCode(_ text: String) -> Bool {
-    let plain = normalizeRecovery(text)
-    return plain.count == 8 && plain.allSatisfy { recoveryAlphabet.contains($0) }
-  }
-
-  /// Uses a recovery code: exactly one of any number of concurrent uses succeeds, and a used code
-  /// never works again. Failures count against the user's recovery attempts.
-  public func useRecoveryCode(user name: String, code: String) throws(VerifierError) -> Decision {
-    let user = try hotp.lookUp(name)
-    if let blocked = try blockedAttempts(user, "recovery") { return blocked }
-    let plain = Self.normalizeRecovery(code)
-    for key in keys.derivedKeys(purpose: "recovery codes") {
-      let use = try storeCall { () throws(StoreError) in
-        try store.consumeRecoveryCode(
-          userID: user.id, hash: Self.keyedHash(plain, key), at: now,
-          audit: audit(name, "recovery", "recovery-use", "accepted", "used"))
-      }
-      switch use {
-      case .consumed:
-        try resetAttempts(user, "recovery")
-        return Decision(reason: .accepted, factor: "recovery")
-      case .alreadyUsed:
-        // A second use of a real code (a double submit, a race) is a replay, not a guess.
-        try storeCall { () throws(StoreError) in
-          try store.append(audit(name, "recovery", "recovery-use", "refused", "replay"))
-        }
-        return Decision(reason: .replay, factor: "recovery")
-      case .unknown: continue
-      }
-    }
-    try countFailure(user, "recovery", audit(name, "recovery", "recovery-use", "refused", "wrong-code"))
-    return Decision(reason: .wrongCode, factor: "recovery")
   }
 
   // MARK: Application passwords
@@ -354,43 +238,6 @@ public struct Accounts: Sendable {
       }
     }
     return nil
-  }
-
-  // MARK: Attempt counters
-
-  func blockedAttempts(_ user: UserRecord, _ kind: String) throws(VerifierError) -> Decision? {
-    let state = try storeCall { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
-    if let until = state.throttledUntil, now < until {
-      return Decision(reason: .throttled, factor: kind, retryAfterMilliseconds: until - now)
-    }
-    if state.failures >= settings.hardLockAfter { return Decision(reason: .locked, factor: kind) }
-    return nil
-  }
-
-  func countFailure(_ user: UserRecord, _ kind: String, _ entry: AuditEntry) throws(VerifierError) {
-    for _ in 0..<HOTPVerifier.raceRetries {
-      let state = try storeCall { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
-      var next = state
-      let outcome = settings.afterFailure(failures: state.failures, now: now)
-      next.failures = outcome.failures
-      next.throttledUntil = outcome.throttledUntil
-      if try storeCall({ () throws(StoreError) in
-        try store.compareAndSetAttempts(
-          userID: user.id, kind: kind, expectedVersion: state.version, newState: next)
-      }) {
-        try storeCall { () throws(StoreError) in try store.append(entry) }
-        return
-      }
-    }
-  }
-
-  func resetAttempts(_ user: UserRecord, _ kind: String) throws(VerifierError) {
-    let state = try storeCall { () throws(StoreError) in try store.attempts(userID: user.id, kind: kind) }
-    guard state.failures > 0 || state.throttledUntil != nil else { return }
-    _ = try storeCall { () throws(StoreError) in
-      try store.compareAndSetAttempts(
-        userID: user.id, kind: kind, expectedVersion: state.version, newState: AttemptState())
-    }
   }
 }
 

@@ -66,6 +66,35 @@ public struct Decision: Sendable, Equatable {
   }
 }
 
+/// A decision as the command line and the HTTP API print it: one shape for both.
+public struct DecisionAnswer: Codable, Sendable, Equatable {
+  public var user: String
+  /// accepted or refused.
+  public var result: String
+  /// One of ``Decision/Reason``'s raw values.
+  public var reason: String
+  /// The factor that decided: "hotp:SERIAL", "totp" or "recovery".
+  public var factor: String?
+  /// The counter accepted, for hardware tokens.
+  public var counter: UInt64?
+  /// For throttled refusals: whole seconds until the next attempt is evaluated.
+  public var retryAfterSeconds: Int64?
+
+  public init(_ decision: Decision, user: String) {
+    self.user = user
+    result = decision.isAccepted ? "accepted" : "refused"
+    reason = decision.reason.rawValue
+    factor = decision.factor
+    counter = decision.counter
+    retryAfterSeconds = decision.retryAfterSeconds
+  }
+}
+
+extension Decision {
+  /// ``retryAfterMilliseconds`` rounded up to whole seconds.
+  public var retryAfterSeconds: Int64? { retryAfterMilliseconds.map { ($0 + 999) / 1000 } }
+}
+
 /// The verifier's notion of now, injected so tests control time.
 public protocol VerifierClock: Sendable {
   /// Milliseconds since 1970.

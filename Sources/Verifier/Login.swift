@@ -104,26 +104,40 @@ extension Accounts {
   /// The login of the seed documents: the password, then a code from any of the user's factors (or a
   /// recovery code); or an application password alone. With `checkPassword: false` the calling
   /// application has checked the password itself and only the second step runs.
-  public func login(user name: String, password: String?, code: String?, checkPassword: Bool = true)
-    throws(VerifierError) -> LoginOutcome
-  {
+  ///
+  /// A password is too slow to check inside a store's transaction, so its attempt is charged first,
+  /// atomically, and cleared if it was right: however many arrive at once, no more are evaluated
+  /// than the throttle allows.
+  public func login(
+    user name: String, password: String?, code: String?, checkPassword: Bool = true, source: String? = nil
+  ) async throws(VerifierError) -> LoginOutcome {
     guard let user = try storeCall({ () throws(StoreError) in try store.user(named: name) }) else {
       return .refused("unknown user")
     }
     let account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
     if checkPassword {
       guard let password else { return .refused("no password") }
-      if let blocked = try blockedAttempts(user, "password") { return .refused(blocked.reason.rawValue) }
-      let passwordRight = account.passwordHash.map { PasswordHash.verify(password, against: $0) } ?? false
-      if !passwordRight {
-        if let label = try useAppPassword(user, password) {
-          try resetAttempts(user, "password")
-          return .allowed(via: "app-password:\(label)")
+      let charged = try await run(name, .attempts, source) { planner, snapshot in
+        planner.charge(.password, snapshot)
+      }
+      guard charged.decision.reason == .wrongCode else { return .refused(charged.decision.reason.rawValue) }
+      var via: String?
+      if let hash = account.passwordHash, PasswordHash.verify(password, against: hash) {
+        via = "password"
+      } else if let label = try useAppPassword(user, password) {
+        via = "app-password:\(label)"
+      }
+      guard let via else {
+        try storeCall { () throws(StoreError) in
+          try store.append(
+            AuditEntry(
+              at: now, user: name, factor: AttemptKind.password.rawValue, action: "login", result: "refused",
+              reason: "wrong-password", source: source))
         }
-        try countFailure(user, "password", audit(name, nil, "login", "refused", "wrong-password"))
         return .refused("wrong password")
       }
-      try resetAttempts(user, "password")
+      _ = try await run(name, .attempts, source) { planner, snapshot in planner.clear(.password, snapshot) }
+      if via != "password" { return .allowed(via: via) }
     }
     // The second step.
     if let off = account.secondFactorOffUntil, now < off { return .allowed(via: "password") }
@@ -144,11 +158,7 @@ extension Accounts {
       return .enrollmentRequired
     }
     guard let code, !code.isEmpty else { return .codeRequired }
-    if Self.isRecoveryCode(code) {
-      let decision = try useRecoveryCode(user: name, code: code)
-      return decision.isAccepted ? .allowed(via: "recovery") : .refused(decision.reason.rawValue)
-    }
-    let decision = try verify(user: name, code: code)
+    let decision = try await verify(user: name, code: code, source: source)
     guard decision.isAccepted else { return .refused(decision.reason.rawValue) }
     return .allowed(via: decision.factor ?? "code")
   }

@@ -39,21 +39,10 @@ extension MemoryStore: AccountStore {
 
   public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError) {
     try accounts(audit: audit) { state throws(StoreError) in
-      state.recovery[userID] = hashes.map { ($0, false) }
-    }
-  }
-
-  public func consumeRecoveryCode(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry)
-    throws(StoreError)
-    -> RecoveryCodeUse
-  {
-    try accounts(audit: audit, onlyIf: { $0 == .consumed }) { state throws(StoreError) in
-      guard let index = state.recovery[userID]?.firstIndex(where: { $0.hash == hash }) else {
-        return .unknown
+      state.recovery[userID] = hashes.map { hash in
+        defer { state.nextID += 1 }
+        return RecoveryCodeRecord(id: state.nextID, hash: hash, used: false)
       }
-      guard !state.recovery[userID]![index].used else { return .alreadyUsed }
-      state.recovery[userID]![index].used = true
-      return .consumed
     }
   }
 
@@ -104,25 +93,6 @@ extension MemoryStore: AccountStore {
     try accounts(audit: audit) { state throws(StoreError) in state.accountRecords[userID] = account }
   }
 
-  public func attempts(userID: Int64, kind: String) throws(StoreError) -> AttemptState {
-    try accounts { state throws(StoreError) in state.attempts["\(userID):\(kind)"] ?? AttemptState() }
-  }
-
-  public func compareAndSetAttempts(
-    userID: Int64, kind: String, expectedVersion: Int64, newState: AttemptState
-  )
-    throws(StoreError) -> Bool
-  {
-    try accounts { state throws(StoreError) in
-      let key = "\(userID):\(kind)"
-      guard (state.attempts[key] ?? AttemptState()).version == expectedVersion else { return false }
-      var next = newState
-      next.version = expectedVersion + 1
-      state.attempts[key] = next
-      return true
-    }
-  }
-
   public func loginPolicy() throws(StoreError) -> LoginPolicy {
     try accounts { state throws(StoreError) in state.policy }
   }
@@ -136,10 +106,11 @@ extension MemoryStore: AccountStore {
 struct MemoryAccountState {
   var nextID: Int64 = 1_000_000
   var totp: [Int64: TOTPFactorRecord] = [:]
-  var recovery: [Int64: [(hash: [UInt8], used: Bool)]] = [:]
+  var recovery: [Int64: [RecoveryCodeRecord]] = [:]
   var appPasswords: [Int64: [String: (hash: [UInt8], record: AppPasswordRecord)]] = [:]
   var accountRecords: [Int64: AccountRecord] = [:]
-  var attempts: [String: AttemptState] = [:]
+  /// By user, then kind.
+  var attempts: [Int64: [String: AttemptState]] = [:]
   var policy = LoginPolicy()
   var clientKeys: [String: (hash: [UInt8], record: ClientKeyRecord)] = [:]
 }

@@ -137,6 +137,65 @@ public final class MemoryStore: VerifierStore, @unchecked Sendable {
     }
   }
 
+  public func runVerification(_ job: VerificationJob) async throws -> VerificationPlan? {
+    try lock.withLock { () throws -> VerificationPlan? in
+      guard let user = usersByID.values.first(where: { $0.name == job.userName }) else { return nil }
+      var snapshot = VerificationSnapshot(user: user)
+      if job.reads.contains(.tokens) {
+        snapshot.tokens = factors.values.filter { $0.userID == user.id }.sorted { $0.id < $1.id }
+      }
+      if job.reads.contains(.phoneApps) {
+        snapshot.phoneApps = accountState.totp.values.filter { $0.userID == user.id }.sorted { $0.id < $1.id }
+      }
+      if job.reads.contains(.attempts) { snapshot.attempts = accountState.attempts[user.id] ?? [:] }
+      if job.reads.contains(.recoveryCodes) { snapshot.recoveryCodes = accountState.recovery[user.id] ?? [] }
+      var plan = try job.plan(snapshot)
+      guard plan.writes.allSatisfy(holds) else {
+        plan.lost = true
+        return plan
+      }
+      plan.writes.forEach(apply)
+      return plan
+    }
+  }
+
+  /// Whether a write's condition holds. Call with the lock held.
+  private func holds(_ write: VerificationPlan.Write) -> Bool {
+    switch write {
+    case .token(let id, let version, _, _): return factors[id]?.state.version == version
+    case .phoneApp(let id, let version, _, _): return accountState.totp[id]?.state.version == version
+    case .attempts(let userID, let kind, let version, _):
+      return (accountState.attempts[userID]?[kind.rawValue] ?? AttemptState()).version == version
+    case .useRecoveryCode(let id, _):
+      return accountState.recovery.values.contains { $0.contains { $0.id == id && !$0.used } }
+    case .append: return true
+    }
+  }
+
+  /// Applies a write whose condition holds. Call with the lock held.
+  private func apply(_ write: VerificationPlan.Write) {
+    switch write {
+    case .token(let id, let version, var state, let audit):
+      state.version = version + 1
+      factors[id]?.state = state
+      log.append(audit)
+    case .phoneApp(let id, let version, var state, let audit):
+      state.version = version + 1
+      accountState.totp[id]?.state = state
+      log.append(audit)
+    case .attempts(let userID, let kind, let version, var state):
+      state.version = version + 1
+      accountState.attempts[userID, default: [:]][kind.rawValue] = state
+    case .useRecoveryCode(let id, _):
+      for (user, codes) in accountState.recovery {
+        if let index = codes.firstIndex(where: { $0.id == id }) {
+          accountState.recovery[user]![index].used = true
+        }
+      }
+    case .append(let audit): log.append(audit)
+    }
+  }
+
   public func append(_ audit: AuditEntry) throws(StoreError) { lock.withLock { log.append(audit) } }
 
   public func auditEntries(user: String?, limit: Int) throws(StoreError) -> [AuditEntry] {

@@ -1,26 +1,19 @@
 import Foundation
 
-/// Users' tokens as this process last read or wrote them, so that a verification can decide before
-/// it reads and spend one store round trip, the write, instead of two.
+/// Users' state as a store last read or wrote it, so a verification can be planned before the read
+/// and cost the store one round trip, the write, instead of two. A store's private strategy behind
+/// ``VerifierStore/runVerification(_:)``.
 ///
-/// An entry is never trusted. A plan made from it is applied only through
-/// ``VerifierStore/applyIfStillNoPhoneApps(_:userNamed:orDecideAgain:)``: a compare-and-set
-/// against the version the entry holds, which also requires that the user still has no phone apps.
-/// A token moved, reassigned, disabled or deleted by any process since then makes the write fail,
-/// and the store reads and decides afresh. Only acceptances are applied this way: a refusal is
-/// decided on a fresh read, since a token added elsewhere could accept the code.
-final class RecentReads: @unchecked Sendable {
-  /// A user and all their tokens (active or not), each at the state and version last seen.
-  struct Entry: Sendable {
-    let user: UserRecord
-    var factors: [HOTPFactorRecord]
-
-    /// Whether a fresh read shows the same tokens at the same versions, so a plan made from this
-    /// entry is the plan the fresh read would give.
-    func matches(_ user: UserRecord, _ factors: [HOTPFactorRecord]) -> Bool {
-      user == self.user
-        && factors.elementsEqual(self.factors) { $0.id == $1.id && $0.state.version == $1.state.version }
-    }
+/// An entry is never trusted. A plan made from it is applied alone only when its one write is a
+/// token move (``VerificationPlan/soleTokenMove``), a compare-and-set against the version the entry
+/// holds: a token moved, reassigned or deleted since makes the write fail, and the store reads
+/// afresh. Any other plan waits for the fresh read, and is reused only if that read shows every row
+/// at the version the entry had (``VerificationSnapshot/sameVersions(as:)``), so a refusal never
+/// costs its window's HMACs twice.
+public final class RecentReads: @unchecked Sendable {
+  struct Entry {
+    let snapshot: VerificationSnapshot
+    let parts: SnapshotParts
   }
 
   private let lock = NSLock()
@@ -28,33 +21,61 @@ final class RecentReads: @unchecked Sendable {
   /// Above this many users the memory starts over (a few hundred bytes each).
   let capacity: Int
 
-  init(capacity: Int = 100_000) { self.capacity = capacity }
+  public init(capacity: Int = 100_000) { self.capacity = capacity }
 
-  func entry(_ name: String) -> Entry? { lock.withLock { entries[name] } }
+  /// A plan made from the remembered state, if it covers what `job` reads.
+  public func plan(_ job: VerificationJob) throws -> RememberedPlan? {
+    guard let entry = lock.withLock({ entries[job.userName] }), entry.parts.isSuperset(of: job.reads) else {
+      return nil
+    }
+    return RememberedPlan(snapshot: entry.snapshot, plan: try job.plan(entry.snapshot))
+  }
 
-  /// Keeps a fresh read of a user who has no phone apps.
-  func remember(_ user: UserRecord, _ factors: [HOTPFactorRecord]) {
+  /// Keeps a fresh read of `parts` of a user.
+  public func remember(_ snapshot: VerificationSnapshot, parts: SnapshotParts) {
     lock.withLock {
       if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-      entries[user.name] = Entry(user: user, factors: factors)
+      entries[snapshot.user.name] = Entry(snapshot: snapshot, parts: parts)
     }
   }
 
-  func forget(_ name: String) { _ = lock.withLock { entries.removeValue(forKey: name) } }
+  public func forget(_ name: String) { _ = lock.withLock { entries.removeValue(forKey: name) } }
 
   /// Records a plan whose writes all took effect: each token it moved is now at its new state, one
-  /// version on. A token the entry already holds at a later version is left as it is.
-  func applied(_ plan: VerificationPlan, user name: String) {
+  /// version on; a plan that moved anything else makes the entry stale, so it is dropped.
+  public func applied(_ plan: VerificationPlan, user name: String) {
     lock.withLock {
-      guard var entry = entries[name] else { return }
-      for case .compareAndSet(let id, let expected, var state, _) in plan.writes {
-        guard let index = entry.factors.firstIndex(where: { $0.id == id }),
-          entry.factors[index].state.version <= expected
-        else { continue }
-        state.version = expected + 1
-        entry.factors[index].state = state
+      guard let entry = entries[name] else { return }
+      var snapshot = entry.snapshot
+      for write in plan.writes {
+        switch write {
+        case .token(let id, let expected, var state, _):
+          guard let index = snapshot.tokens.firstIndex(where: { $0.id == id }),
+            snapshot.tokens[index].state.version == expected
+          else {
+            entries[name] = nil
+            return
+          }
+          state.version = expected + 1
+          snapshot.tokens[index].state = state
+        case .append: continue
+        case .phoneApp, .attempts, .useRecoveryCode:
+          entries[name] = nil
+          return
+        }
       }
-      entries[name] = entry
+      entries[name] = Entry(snapshot: snapshot, parts: entry.parts)
     }
+  }
+}
+
+/// A plan made from a remembered read, with the read it was made from.
+public struct RememberedPlan: Sendable {
+  public let snapshot: VerificationSnapshot
+  public let plan: VerificationPlan
+
+  /// The plan for a fresh read: this one again if the read shows the same rows at the same versions.
+  public func reused(for fresh: VerificationSnapshot) -> VerificationPlan? {
+    snapshot.sameVersions(as: fresh) ? plan : nil
   }
 }

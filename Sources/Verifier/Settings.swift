@@ -1,5 +1,5 @@
-/// Every tunable of the verifier, with defaults chosen against the peers (see
-/// shared/reference/verifier.md). A deployment changes any of them; the defaults stand otherwise.
+/// Every tunable of the verifier, with defaults chosen against the peers (docs/verifier.md). A
+/// deployment changes any of them; the defaults stand otherwise.
 public struct VerifierSettings: Sendable, Codable, Equatable {
   /// HOTP look-ahead: candidates `next ..< next + lookAhead` are accepted.
   public var lookAhead = 10
@@ -17,8 +17,10 @@ public struct VerifierSettings: Sendable, Codable, Equatable {
   public var throttleBaseSeconds = 1
   /// The longest delay, in seconds.
   public var throttleCapSeconds = 900
-  /// Consecutive failures after which the factor is locked until an administrator unlocks it.
-  public var hardLockAfter = 20
+  /// Consecutive failures after which the factor is locked until an administrator unlocks it. The
+  /// delays carry the defence against guessing; the lock is the backstop, at the ceiling NIST SP
+  /// 800-63B allows, so that locking a user out costs an attacker about a day of guessing.
+  public var hardLockAfter = 100
   /// TOTP steps accepted on either side of the learned drift.
   public var totpWindow = 1
   /// How far (in steps) a phone's clock may be off: ±60 steps of 30 s is ±30 minutes.
@@ -37,7 +39,7 @@ public struct VerifierSettings: Sendable, Codable, Equatable {
   }
 
   /// The consequences of one more failure: the new count, the delay's end (if any), and whether the
-  /// hard lock now applies. One rule for hardware tokens, phone apps and attempt counters.
+  /// hard lock now applies. One rule for hardware tokens, phone apps, passwords and recovery codes.
   public func afterFailure(failures: Int, now: Int64) -> (
     failures: Int, throttledUntil: Int64?, hardLocked: Bool
   ) {

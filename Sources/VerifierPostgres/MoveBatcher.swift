@@ -36,15 +36,16 @@ final class MoveBatcher: @unchecked Sendable {
       self.userName = userName
     }
 
-    /// The move of a plan whose only write is one compare-and-set (as every acceptance is); nil
-    /// for any other plan.
-    init?(soleWriteOf plan: VerificationPlan, userNamed name: String) {
-      guard plan.writes.count == 1,
-        case .compareAndSet(let id, let version, let state, let audit) = plan.writes[0]
-      else { return nil }
+    /// A token move (nil: only the read).
+    init(
+      _ move: (factorID: Int64, expectedVersion: Int64, newState: HOTPState, audit: AuditEntry)?,
+      userName: String
+    ) {
       self.init(
-        compareAndSet: .init(factorID: id, expectedVersion: version, state: state, audit: audit),
-        userName: name)
+        compareAndSet: move.map {
+          .init(
+            factorID: $0.factorID, expectedVersion: $0.expectedVersion, state: $0.newState, audit: $0.audit)
+        }, userName: userName)
     }
   }
 

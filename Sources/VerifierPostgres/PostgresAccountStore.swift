@@ -57,44 +57,31 @@ extension PostgresStore: AccountStore {
       { try Self.totp($0) })
   }
 
-  public func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
-  {
-    let rows = try run(
-      """
-      SELECT u.id, u.name, \(unescaped: Self.joinedTOTPColumns)
-      FROM users u LEFT JOIN totp_factors t ON t.user_id = u.id WHERE u.name = \(name) ORDER BY t.id
-      """)
-    guard let first = rows.first?.makeRandomAccess() else { return nil }
-    return try decoding {
-      let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
-      let factors = try rows.map { $0.makeRandomAccess() }.filter { !$0[2].isNull }.map {
-        try Self.totp($0, at: 2)
-      }
-      return (user, factors)
-    }
-  }
-
   public func compareAndSetTOTP(
     factorID: Int64, expectedVersion: Int64, newState: TOTPState, audit: AuditEntry
   )
     throws(StoreError) -> Bool
   {
-    let s = newState
-    let result = try write(
-      """
-      WITH moved AS (
-        UPDATE totp_factors SET last_step = \(s.lastStep), drift = \(s.driftSteps), failures = \(s.failures), \
-      throttled_until = \(s.throttledUntil), hard_locked = \(s.hardLocked), active = \(s.active), \
-      version = version + 1
-        WHERE id = \(factorID) AND version = \(expectedVersion)
-        RETURNING id
-      )
-      \(unescaped: Self.insertAuditColumns)
-      SELECT \(audit.at), \(audit.user), \(audit.factor), \(audit.action), \(audit.result), \(audit.reason), \
-      \(audit.counterBefore.map { Int64(bitPattern: $0) }), \(audit.counterAfter.map { Int64(bitPattern: $0) }), \
-      \(audit.source) FROM moved
-      """)
-    return result.metadata.rows == 1
+    try write(Self.compareAndSetTOTPQuery(factorID, expectedVersion, newState, audit)).metadata.rows == 1
+  }
+
+  /// A phone app's compare-and-set and its audit line as one statement.
+  static func compareAndSetTOTPQuery(
+    _ factorID: Int64, _ expectedVersion: Int64, _ s: TOTPState, _ audit: AuditEntry
+  ) -> PostgresQuery {
+    """
+    WITH moved AS (
+      UPDATE totp_factors SET last_step = \(s.lastStep), drift = \(s.driftSteps), failures = \(s.failures), \
+    throttled_until = \(s.throttledUntil), hard_locked = \(s.hardLocked), active = \(s.active), \
+    version = version + 1
+      WHERE id = \(factorID) AND version = \(expectedVersion)
+      RETURNING id
+    )
+    \(unescaped: insertAuditColumns)
+    SELECT \(audit.at), \(audit.user), \(audit.factor), \(audit.action), \(audit.result), \(audit.reason), \
+    \(audit.counterBefore.map { Int64(bitPattern: $0) }), \(audit.counterAfter.map { Int64(bitPattern: $0) }), \
+    \(audit.source) FROM moved
+    """
   }
 
   public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError) {
@@ -104,29 +91,6 @@ extension PostgresStore: AccountStore {
         try t.run("INSERT INTO recovery_codes (user_id, hash) VALUES (\(userID), \(ByteBuffer(bytes: hash)))")
       }
       try t.run(Self.auditQuery(audit))
-    }
-  }
-
-  public func consumeRecoveryCode(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry)
-    throws(StoreError)
-    -> RecoveryCodeUse
-  {
-    let hashBuffer = ByteBuffer(bytes: hash)
-    return try transaction { t in
-      // One conditional UPDATE: of any number of concurrent uses of one code, exactly one changes a row.
-      let used = try t.run(
-        """
-        UPDATE recovery_codes SET used_at = \(at)
-        WHERE id = (SELECT id FROM recovery_codes WHERE user_id = \(userID) AND hash = \(hashBuffer) \
-        AND used_at IS NULL LIMIT 1) AND used_at IS NULL
-        """)
-      guard used.metadata.rows == 1 else {
-        let known = try t.run(
-          "SELECT 1 FROM recovery_codes WHERE user_id = \(userID) AND hash = \(hashBuffer) LIMIT 1")
-        return known.isEmpty ? .unknown : .alreadyUsed
-      }
-      try t.run(Self.auditQuery(audit))
-      return .consumed
     }
   }
 
@@ -208,41 +172,6 @@ extension PostgresStore: AccountStore {
           second_factor_off_until = excluded.second_factor_off_until, groups = excluded.groups
         """)
       try t.run(Self.auditQuery(audit))
-    }
-  }
-
-  public func attempts(userID: Int64, kind: String) throws(StoreError) -> AttemptState {
-    try decodedRows(
-      run(
-        "SELECT failures, throttled_until, version FROM attempts WHERE user_id = \(userID) AND kind = \(kind)"
-      )
-    ) {
-      AttemptState(
-        failures: try $0[0].decode(Int.self), throttledUntil: try $0[1].decode(Int64?.self),
-        version: try $0[2].decode(Int64.self))
-    }.first ?? AttemptState()
-  }
-
-  public func compareAndSetAttempts(
-    userID: Int64, kind: String, expectedVersion: Int64, newState: AttemptState
-  )
-    throws(StoreError) -> Bool
-  {
-    try transaction { t in
-      if expectedVersion == 0 {
-        try t.run(
-          """
-          INSERT INTO attempts (user_id, kind, failures, throttled_until, version)
-          VALUES (\(userID), \(kind), 0, NULL, 0) ON CONFLICT DO NOTHING
-          """)
-      }
-      let moved = try t.run(
-        """
-        UPDATE attempts SET failures = \(newState.failures), throttled_until = \(newState.throttledUntil), \
-        version = version + 1
-        WHERE user_id = \(userID) AND kind = \(kind) AND version = \(expectedVersion)
-        """)
-      return moved.metadata.rows == 1
     }
   }
 

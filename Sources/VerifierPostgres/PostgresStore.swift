@@ -20,6 +20,8 @@ import Verifier
 public final class PostgresStore: VerifierStore, @unchecked Sendable {
   let pool: ConnectionPool
   let moves: MoveBatcher
+  /// Users' state as last read or written by this node (``runVerification(_:)``).
+  let recent = RecentReads()
   let logger: Logger
 
   /// Connects to `location` (up to `connections` connections) and migrates the database. A call
@@ -191,149 +193,176 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     }
   }
 
-  public func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
-  {
-    let rows = try run(
-      """
-      SELECT u.id, u.name, \(unescaped: Self.factorColumns)
-      FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
-      WHERE u.name = \(name) ORDER BY f.id
-      """)
-    guard let first = rows.first?.makeRandomAccess() else { return nil }
-    return try decoding {
-      let user = UserRecord(id: try first[0].decode(Int64.self), name: try first[1].decode(String.self))
-      let factors = try rows.map { $0.makeRandomAccess() }.filter { !$0[2].isNull }.map {
-        try Self.factor($0, at: 2)
-      }
-      return (user, factors)
-    }
-  }
+  // MARK: Verification
 
-  /// One round trip reads the user, their tokens and whether they have phone apps; the writes
-  /// follow on the same connection, one statement each (a compare-and-set carries its audit line).
-  public func decideAndApplyIfNoPhoneApps(
-    userNamed name: String,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) throws -> HardwareOnlyOutcome {
-    let job = verificationJob(name, plan)
-    do { return try job.wait() } catch { throw mapped(error) }
-  }
-
-  /// The same job, chained on the connection's event loop: the caller's task is resumed once, when
-  /// the writes are done, and no thread waits in between.
-  public func decideAndApplyIfNoPhoneAppsWithoutBlocking(
-    userNamed name: String,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) async throws -> HardwareOnlyOutcome? {
-    let job = verificationJob(name, plan)
-    do { return try await job.get() } catch { throw mapped(error) }
-  }
-
-  /// A verification: the read (batched as a move of nothing), the plan (run on the event loop: a
-  /// decision is a few HMACs), and the plan's writes.
-  func verificationJob(
-    _ name: String, _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) -> EventLoopFuture<HardwareOnlyOutcome> {
-    moves.apply(MoveBatcher.Move(compareAndSet: nil, userName: name)).flatMap {
-      self.decide($0.fresh, at: MoveBatcher.freshBase, plan)
-    }
-  }
-
-  /// Decides on rows of ``userAndTokens(named:where:)``'s columns (from column `base` on) and applies the
-  /// plan's writes.
-  func decide(
-    _ rows: [PreparedRow], at base: Int,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) -> EventLoopFuture<HardwareOnlyOutcome> {
-    let (user, decided): (UserRecord, VerificationPlan)
+  /// A verification takes one of two ways, both ending in conditional writes that hold or leave
+  /// everything as it was:
+  /// - a one-time code of a user without phone apps, the hot path: one batched statement
+  ///   (``MoveBatcher``) moves the token of an acceptance planned from a remembered read, or reads
+  ///   the user and their tokens afresh; the plan's token move then joins the next batched statement.
+  ///   Chained on the connection's event loop, so no thread waits.
+  /// - everything else (phone apps, recovery codes, attempt counters, plans of several writes):
+  ///   the snapshot is read, planned on, and its writes run in one transaction that rolls back
+  ///   when one does not hold, on a thread of its own.
+  public func runVerification(_ job: VerificationJob) async throws -> VerificationPlan? {
+    let name = job.userName
+    let remembered = try recent.plan(job)
     do {
-      guard let first = rows.first, !first[base].isNull else {
-        return pool.eventLoop.makeSucceededFuture(.decided(nil))
-      }
-      guard try !first[base + 2].decode(Bool.self) else {
-        return pool.eventLoop.makeSucceededFuture(.mayHavePhoneApps)
-      }
-      user = UserRecord(
-        id: try first[base].decode(Int64.self), name: try first[base + 1].decode(String.self))
-      let factors = try rows.filter { !$0[base + 3].isNull }.map { try Self.factor($0, at: base + 3) }
-      decided = try plan(user, factors)
-    } catch { return pool.eventLoop.makeFailedFuture(error) }
-    return apply(decided, userNamed: user.name).map { .decided($0) }
-  }
-
-  /// A plan's writes: one compare-and-set (an acceptance, or a refusal counted on one token) joins
-  /// the batched moves, which also require the user to still have no phone apps (else it counts as
-  /// lost, and the verifier decides again); other plans run their writes on a connection of their
-  /// own.
-  func apply(_ plan: VerificationPlan, userNamed name: String) -> EventLoopFuture<VerificationPlan> {
-    guard let move = MoveBatcher.Move(soleWriteOf: plan, userNamed: name) else {
-      let pool = pool
-      return pool.withConnection { Self.apply(plan, on: $0, pool) }
-    }
-    return moves.apply(move).map { result in
-      var plan = plan
-      plan.lost = !result.moved
-      return plan
-    }
-  }
-
-  /// The plan's writes in order on `connection` until a compare-and-set loses, each committed on
-  /// its own: the futures form of `applyOneByOne`.
-  static func apply(
-    _ plan: VerificationPlan, on connection: PostgresConnection, _ pool: ConnectionPool
-  ) -> EventLoopFuture<VerificationPlan> {
-    var applied = connection.eventLoop.makeSucceededFuture(plan)
-    for write in plan.writes {
-      applied = applied.flatMap { result in
-        guard !result.lost else { return connection.eventLoop.makeSucceededFuture(result) }
-        switch write {
-        case .compareAndSet(let id, let version, let state, let audit):
-          return pool.executePrepared(
-            preparedCompareAndSet, compareAndSetBinds(id, version, state, audit), on: connection
-          )
-          .map { rows in
-            var result = result
-            result.lost = rows.count != 1
+      if job.reads.isSubset(of: [.tokens, .phoneApps]) {
+        let early = remembered.flatMap { $0.plan.decision.isAccepted ? $0.plan.soleTokenMove : nil }
+        let result = try await moves.apply(MoveBatcher.Move(early, userName: name)).get()
+        if result.moved, let plan = remembered?.plan {
+          recent.applied(plan, user: name)
+          return plan
+        }
+        switch try Self.tokensRead(result.fresh, at: MoveBatcher.freshBase) {
+        case .unknownUser:
+          recent.forget(name)
+          return nil
+        case .hasPhoneApps: break
+        case .read(let snapshot):
+          recent.remember(snapshot, parts: [.tokens, .phoneApps])
+          let plan = try remembered?.reused(for: snapshot) ?? job.plan(snapshot)
+          if let move = plan.soleTokenMove {
+            var result = plan
+            result.lost = try await !moves.apply(MoveBatcher.Move(move, userName: name)).get().moved
+            result.lost ? recent.forget(name) : recent.applied(result, user: name)
             return result
           }
-        case .append(let audit):
-          return pool.query(auditQuery(audit), on: connection).map { _ in result }
+          return try await applied(plan, name)
         }
       }
+      let snapshot = try await offloaded { () throws(StoreError) in try self.snapshot(name, job.reads) }
+      guard let snapshot else {
+        recent.forget(name)
+        return nil
+      }
+      recent.remember(snapshot, parts: job.reads)
+      return try await applied(try remembered?.reused(for: snapshot) ?? job.plan(snapshot), name)
+    } catch {
+      recent.forget(name)
+      throw mapped(error)
     }
-    return applied.flatMap { result in pool.committed(on: connection).map { result } }
   }
 
-  /// Applies an acceptance decided from an earlier read in one round trip: a batched move (see
-  /// ``MoveBatcher``) of the token if its version holds and the user has no phone apps, which
-  /// otherwise reads the user and their tokens, to decide again on.
-  public func applyIfStillNoPhoneApps(
-    _ early: VerificationPlan, userNamed name: String,
-    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) throws -> HardwareOnlyOutcome? {
-    guard let job = earlyJob(early, name, plan) else { return nil }
-    do { return try job.wait() } catch { throw mapped(error) }
+  /// What the batched statement's fresh read says.
+  enum TokensRead {
+    case unknownUser
+    case hasPhoneApps
+    /// The user and their tokens, and no phone apps.
+    case read(VerificationSnapshot)
   }
 
-  /// The same, chained on the connection's event loop without blocking a thread.
-  public func applyIfStillNoPhoneAppsWithoutBlocking(
-    _ early: VerificationPlan, userNamed name: String,
-    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) async throws -> HardwareOnlyOutcome? {
-    guard let job = earlyJob(early, name, plan) else { return nil }
-    do { return try await job.get() } catch { throw mapped(error) }
+  /// Reads rows of ``userAndTokens(named:where:)``'s columns, from column `base` on.
+  static func tokensRead(_ rows: [PreparedRow], at base: Int) throws -> TokensRead {
+    guard let first = rows.first, !first[base].isNull else { return .unknownUser }
+    guard try !first[base + 2].decode(Bool.self) else { return .hasPhoneApps }
+    let user = UserRecord(
+      id: try first[base].decode(Int64.self), name: try first[base + 1].decode(String.self))
+    let tokens = try rows.filter { !$0[base + 3].isNull }.map { try Self.factor($0, at: base + 3) }
+    return .read(VerificationSnapshot(user: user, tokens: tokens))
   }
 
-  /// nil unless `early` is one compare-and-set (as every acceptance is).
-  func earlyJob(
-    _ early: VerificationPlan, _ name: String,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) -> EventLoopFuture<HardwareOnlyOutcome>? {
-    guard let move = MoveBatcher.Move(soleWriteOf: early, userNamed: name) else { return nil }
-    return moves.apply(move).flatMap { result in
-      result.moved
-        ? self.pool.eventLoop.makeSucceededFuture(.decided(early))
-        : self.decide(result.fresh, at: MoveBatcher.freshBase, plan)
+  /// What `parts` of the user named `name` hold.
+  func snapshot(_ name: String, _ parts: SnapshotParts) throws(StoreError) -> VerificationSnapshot? {
+    try pool.with { lease -> VerificationSnapshot? in
+      guard let row = try lease.query("SELECT id, name FROM users WHERE name = \(name)").first else {
+        return nil
+      }
+      let (id, name) = try row.decode((Int64, String).self)
+      var snapshot = VerificationSnapshot(user: UserRecord(id: id, name: name))
+      if parts.contains(.tokens) {
+        snapshot.tokens = try lease.query(
+          "SELECT \(unescaped: Self.factorColumns) FROM hotp_factors f WHERE f.user_id = \(id) ORDER BY f.id"
+        ).map { try Self.factor($0.makeRandomAccess()) }
+      }
+      if parts.contains(.phoneApps) {
+        snapshot.phoneApps = try lease.query(
+          "SELECT \(unescaped: Self.totpColumns) FROM totp_factors WHERE user_id = \(id) ORDER BY id"
+        ).map { try Self.totp($0.makeRandomAccess()) }
+      }
+      if parts.contains(.attempts) {
+        for row in try lease.query(
+          "SELECT kind, failures, throttled_until, version FROM attempts WHERE user_id = \(id)")
+        {
+          let (kind, failures, until, version) = try row.decode((String, Int, Int64?, Int64).self)
+          snapshot.attempts[kind] = AttemptState(failures: failures, throttledUntil: until, version: version)
+        }
+      }
+      if parts.contains(.recoveryCodes) {
+        snapshot.recoveryCodes = try lease.query(
+          "SELECT id, hash, used_at IS NOT NULL FROM recovery_codes WHERE user_id = \(id) ORDER BY id"
+        ).map {
+          let (id, hash, used) = try $0.decode((Int64, ByteBuffer, Bool).self)
+          return RecoveryCodeRecord(id: id, hash: Self.bytes(hash), used: used)
+        }
+      }
+      return snapshot
+    }
+  }
+
+  /// A plan's writes in one transaction, on a thread of its own: all of them, or, when one does
+  /// not hold, none (the plan comes back lost).
+  func applied(_ plan: VerificationPlan, _ name: String) async throws -> VerificationPlan {
+    let result = try await offloaded { () throws(StoreError) -> VerificationPlan in
+      try self.pool.with { lease in
+        var result = plan
+        try lease.query("BEGIN")
+        do {
+          for write in plan.writes where try !Self.apply(write, lease) {
+            result.lost = true
+            break
+          }
+          try lease.query(result.lost ? "ROLLBACK" : "COMMIT")
+        } catch {
+          if !ConnectionPool.isConnectionError(error) { _ = try? lease.query("ROLLBACK") }
+          throw error
+        }
+        return result
+      }
+    }
+    result.lost ? recent.forget(name) : recent.applied(result, user: name)
+    return result
+  }
+
+  /// One write inside a transaction; false if its condition did not hold.
+  static func apply(_ write: VerificationPlan.Write, _ lease: ConnectionPool.Lease) throws -> Bool {
+    switch write {
+    case .token(let id, let version, let state, let audit):
+      return try lease.executePrepared(preparedCompareAndSet, compareAndSetBinds(id, version, state, audit))
+        .count == 1
+    case .phoneApp(let id, let version, let state, let audit):
+      return try lease.query(compareAndSetTOTPQuery(id, version, state, audit)).metadata.rows == 1
+    case .attempts(let userID, let kind, let version, let state):
+      if version == 0 {
+        try lease.query(
+          """
+          INSERT INTO attempts (user_id, kind, failures, throttled_until, version)
+          VALUES (\(userID), \(kind.rawValue), 0, NULL, 0) ON CONFLICT DO NOTHING
+          """)
+      }
+      return try lease.query(
+        """
+        UPDATE attempts SET failures = \(state.failures), throttled_until = \(state.throttledUntil), \
+        version = version + 1
+        WHERE user_id = \(userID) AND kind = \(kind.rawValue) AND version = \(version)
+        """
+      ).metadata.rows == 1
+    case .useRecoveryCode(let id, let at):
+      return try lease.query("UPDATE recovery_codes SET used_at = \(at) WHERE id = \(id) AND used_at IS NULL")
+        .metadata.rows == 1
+    case .append(let audit):
+      try lease.query(auditQuery(audit))
+      return true
+    }
+  }
+
+  /// Runs a blocking call on a thread of its own, so an async caller parks no thread of its pool.
+  func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws(StoreError) -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+      DispatchQueue.global().async {
+        continuation.resume(with: Result { () throws(StoreError) in try body() })
+      }
     }
   }
 

@@ -62,22 +62,14 @@ extension SQLiteStore: AccountStore {
     ).map { try totp($0) }
   }
 
-  public func userWithTOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [TOTPFactorRecord])?
-  {
-    try read { db in
-      let rows = try Row.fetchAll(
-        db.cachedStatement(
-          sql: """
-            SELECT u.id, u.name, \(Self.joinedTOTPColumns)
-            FROM users u LEFT JOIN totp_factors t ON t.user_id = u.id WHERE u.name = ? ORDER BY t.id
-            """), arguments: [name])
-      guard let first = rows.first else { return nil }
-      let user = UserRecord(id: first[0], name: first[1])
-      let factors = try rows.filter { !$0.hasNull(atIndex: 2) }.map { row in
-        try Self.totp(row, at: 2)
-      }
-      return (user, factors)
-    }
+  static let totpCASSQL = """
+    UPDATE totp_factors SET last_step = ?, drift = ?, failures = ?, throttled_until = ?, hard_locked = ?,
+      active = ?, version = version + 1
+    WHERE id = ? AND version = ?
+    """
+
+  static func totpArguments(_ s: TOTPState) -> StatementArguments {
+    [s.lastStep, s.driftSteps, s.failures, s.throttledUntil, s.hardLocked, s.active]
   }
 
   public func compareAndSetTOTP(
@@ -86,17 +78,8 @@ extension SQLiteStore: AccountStore {
     throws(StoreError) -> Bool
   {
     try write { db in
-      try db.cachedStatement(
-        sql: """
-          UPDATE totp_factors SET last_step = ?, drift = ?, failures = ?, throttled_until = ?, hard_locked = ?,
-            active = ?, version = version + 1
-          WHERE id = ? AND version = ?
-          """
-      ).execute(arguments: [
-        newState.lastStep, newState.driftSteps, newState.failures, newState.throttledUntil,
-        newState.hardLocked,
-        newState.active, factorID, expectedVersion,
-      ])
+      try db.cachedStatement(sql: Self.totpCASSQL).execute(
+        arguments: Self.totpArguments(newState) + [factorID, expectedVersion])
       guard db.changesCount == 1 else { return false }
       try Self.insert(audit, db)
       return true
@@ -114,28 +97,12 @@ extension SQLiteStore: AccountStore {
     }
   }
 
-  public func consumeRecoveryCode(userID: Int64, hash: [UInt8], at: Int64, audit: AuditEntry)
-    throws(StoreError)
-    -> RecoveryCodeUse
-  {
-    try write { db in
-      // One conditional UPDATE: of any number of concurrent uses of one code, exactly one changes a row.
-      try db.execute(
-        sql: """
-          UPDATE recovery_codes SET used_at = ?
-          WHERE id = (SELECT id FROM recovery_codes WHERE user_id = ? AND hash = ? AND used_at IS NULL LIMIT 1)
-            AND used_at IS NULL
-          """, arguments: [at, userID, Data(hash)])
-      guard db.changesCount == 1 else {
-        let known =
-          try Int.fetchOne(
-            db, sql: "SELECT count(*) FROM recovery_codes WHERE user_id = ? AND hash = ?",
-            arguments: [userID, Data(hash)]) ?? 0
-        return known > 0 ? .alreadyUsed : .unknown
-      }
-      try Self.insert(audit, db)
-      return .consumed
-    }
+  static func recoveryCodes(_ db: Database, userID: Int64) throws -> [RecoveryCodeRecord] {
+    try Row.fetchAll(
+      db.cachedStatement(
+        sql: "SELECT id, hash, used_at IS NOT NULL FROM recovery_codes WHERE user_id = ? ORDER BY id"),
+      arguments: [userID]
+    ).map { RecoveryCodeRecord(id: $0[0], hash: Array($0[1] as Data), used: $0[2]) }
   }
 
   public func remainingRecoveryCodes(userID: Int64) throws(StoreError) -> Int {
@@ -225,34 +192,36 @@ extension SQLiteStore: AccountStore {
     }
   }
 
-  public func attempts(userID: Int64, kind: String) throws(StoreError) -> AttemptState {
-    try read { db in
-      try Row.fetchOne(
-        db, sql: "SELECT failures, throttled_until, version FROM attempts WHERE user_id = ? AND kind = ?",
-        arguments: [userID, kind]
-      ).map { AttemptState(failures: $0[0], throttledUntil: $0[1], version: $0[2]) } ?? AttemptState()
+  /// The user's failure counters by kind.
+  static func attempts(_ db: Database, userID: Int64) throws -> [String: AttemptState] {
+    var states: [String: AttemptState] = [:]
+    for row in try Row.fetchAll(
+      db.cachedStatement(
+        sql: "SELECT kind, failures, throttled_until, version FROM attempts WHERE user_id = ?"),
+      arguments: [userID])
+    {
+      states[row[0]] = AttemptState(failures: row[1], throttledUntil: row[2], version: row[3])
     }
+    return states
   }
 
-  public func compareAndSetAttempts(
-    userID: Int64, kind: String, expectedVersion: Int64, newState: AttemptState
-  )
-    throws(StoreError) -> Bool
-  {
-    try write { db in
-      if expectedVersion == 0 {
-        try db.execute(
-          sql:
-            "INSERT INTO attempts (user_id, kind, failures, throttled_until, version) VALUES (?, ?, 0, NULL, 0) ON CONFLICT DO NOTHING",
-          arguments: [userID, kind])
-      }
-      try db.execute(
-        sql: """
-          UPDATE attempts SET failures = ?, throttled_until = ?, version = version + 1
-          WHERE user_id = ? AND kind = ? AND version = ?
-          """, arguments: [newState.failures, newState.throttledUntil, userID, kind, expectedVersion])
-      return db.changesCount == 1
+  /// Moves a failure counter from `expectedVersion` (0: a kind without a row, created here); the
+  /// change count says whether it held.
+  static func compareAndSetAttempts(
+    _ db: Database, userID: Int64, kind: AttemptKind, expectedVersion: Int64, newState: AttemptState
+  ) throws {
+    if expectedVersion == 0 {
+      try db.cachedStatement(
+        sql:
+          "INSERT INTO attempts (user_id, kind, failures, throttled_until, version) VALUES (?, ?, 0, NULL, 0) ON CONFLICT DO NOTHING"
+      ).execute(arguments: [userID, kind.rawValue])
     }
+    try db.cachedStatement(
+      sql: """
+        UPDATE attempts SET failures = ?, throttled_until = ?, version = version + 1
+        WHERE user_id = ? AND kind = ? AND version = ?
+        """
+    ).execute(arguments: [newState.failures, newState.throttledUntil, userID, kind.rawValue, expectedVersion])
   }
 
   public func loginPolicy() throws(StoreError) -> LoginPolicy {

@@ -15,6 +15,8 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   let pool: DatabasePool
   private let committer: GroupCommit
   let checkpointer: Checkpointer
+  /// Users' state as last read or written here (``runVerification(_:)``).
+  let recent = RecentReads()
 
   /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it. The log
   /// is copied back into the file after every `writesPerCheckpoint` writes, off the writer's path
@@ -295,11 +297,6 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     }
   }
 
-  public func userWithHOTPFactors(named name: String) throws(StoreError) -> (UserRecord, [HOTPFactorRecord])?
-  {
-    try read { db in try Self.userWithFactors(db, name) }
-  }
-
   public func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError)
     -> HOTPFactorRecord
   {
@@ -357,21 +354,12 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     }
   }
 
-  static let casSQL = casSQL(condition: "")
-
-  /// The compare-and-set that applies only while the token's user has no phone apps (see
-  /// ``applyIfStillNoPhoneApps(_:userNamed:orDecideAgain:)``).
-  static let casIfNoPhoneAppsSQL = casSQL(
-    condition: "AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = hotp_factors.user_id)")
-
-  static func casSQL(condition: String) -> String {
-    """
+  static let casSQL = """
     UPDATE hotp_factors
     SET next_counter = ?, failures = ?, throttled_until = ?, hard_locked = ?, pending_counter = ?,
         pending_expiry = ?, version = version + 1
-    WHERE id = ? AND version = ? \(condition)
+    WHERE id = ? AND version = ?
     """
-  }
 
   static func stateArguments(_ s: HOTPState) -> StatementArguments {
     [
@@ -465,148 +453,109 @@ extension SQLiteStore {
 }
 
 extension SQLiteStore {
-  /// The whole verification in one write job: the factors are read on the writer connection inside
-  /// the (group) transaction, so no other writer can move them between the read and the
-  /// compare-and-set, and no separate read is needed. The compare-and-sets are still conditional
-  /// UPDATEs: a plan never applies to a state it was not made from.
-  public func decideAndApply(
-    userNamed name: String,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) throws -> VerificationPlan? {
-    try write { db -> VerificationPlan? in
-      guard let (user, factors) = try Self.userWithFactors(db, name) else { return nil }
-      return try Self.apply(plan(user, factors), db)
-    } catchingLostRace: {
-      $0
-    }
-  }
-
-  /// Reads the user, their tokens and their phone apps in the writer's job: one hop, and the
-  /// phone apps handed back when there are some.
-  public func decideAndApplyIfNoPhoneApps(
-    userNamed name: String,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) throws -> HardwareOnlyOutcome {
-    do { return try committer.write(Self.hardwareOnlyJob(name, plan)) } catch {
-      return try recovered(error) { .decided($0) }
-    }
-  }
-
-  /// The same job; the caller's task is resumed when it is durable, and no thread waits for it.
-  public func decideAndApplyIfNoPhoneAppsWithoutBlocking(
-    userNamed name: String,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) async throws -> HardwareOnlyOutcome? {
-    do { return try await committer.writeWithoutBlocking(Self.hardwareOnlyJob(name, plan)) } catch {
-      return try recovered(error) { .decided($0) }
-    }
-  }
-
-  static func hardwareOnlyJob(
-    _ name: String, _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) -> (Database) throws -> HardwareOnlyOutcome {
-    { db in
-      guard let (user, factors) = try userWithFactors(db, name) else { return .decided(nil) }
-      let phones = try totpFactors(db, userID: user.id)
-      if !phones.isEmpty { return .hasPhoneApps(user, phones) }
-      return .decided(try apply(plan(user, factors), db))
-    }
-  }
-
-  /// Applies an acceptance decided from an earlier read: the writer's job is then the
-  /// compare-and-set (also requiring that the user has no phone apps) and its audit line, the
-  /// decision having been made outside it, so the single writer does no read and no HMAC. When it
-  /// loses, the same job reads and decides again as ``decideAndApplyIfNoPhoneApps(userNamed:_:)``.
-  public func applyIfStillNoPhoneApps(
-    _ early: VerificationPlan, userNamed name: String,
-    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) throws -> HardwareOnlyOutcome? {
-    do { return try committer.write(Self.earlyJob(early, name, plan)) } catch {
-      return try recovered(error) { .decided($0) }
-    }
-  }
-
-  /// The same; the caller's task is resumed when it is durable.
-  public func applyIfStillNoPhoneAppsWithoutBlocking(
-    _ early: VerificationPlan, userNamed name: String,
-    orDecideAgain plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) async throws -> HardwareOnlyOutcome? {
-    do { return try await committer.writeWithoutBlocking(Self.earlyJob(early, name, plan)) } catch {
-      return try recovered(error) { .decided($0) }
-    }
-  }
-
-  static func earlyJob(
-    _ early: VerificationPlan, _ name: String,
-    _ plan: @escaping @Sendable (UserRecord, [HOTPFactorRecord]) throws -> VerificationPlan
-  ) -> (Database) throws -> HardwareOnlyOutcome {
-    { db in
-      if early.writes.count == 1,
-        case .compareAndSet(let id, let version, let state, let audit) = early.writes[0]
-      {
-        try db.cachedStatement(sql: casIfNoPhoneAppsSQL).execute(
-          arguments: stateArguments(state) + [id, version])
-        if db.changesCount == 1 {
-          try insert(audit, db)
-          return .decided(early)
+  /// The whole verification in one write job of the group commit: the snapshot is read on the
+  /// writer's connection inside the transaction, so nothing moves between the read and the writes,
+  /// and a caller's task is resumed once the outcome is durable. A plan made from a remembered
+  /// read (``RecentReads``) that accepts with one token move is tried first as that move alone, so
+  /// the single writer spends no read and no HMAC on it; when it does not hold, the same job reads
+  /// and decides again.
+  public func runVerification(_ job: VerificationJob) async throws -> VerificationPlan? {
+    let remembered = try recent.plan(job)
+    let early = remembered.flatMap { $0.plan.decision.isAccepted ? $0.plan.soleTokenMove : nil }
+    let name = job.userName
+    let outcome: (plan: VerificationPlan, fresh: VerificationSnapshot?)?
+    do {
+      outcome = try await committer.writeWithoutBlocking { db -> (VerificationPlan, VerificationSnapshot?)? in
+        if let early, let plan = remembered?.plan {
+          try db.cachedStatement(sql: Self.casSQL).execute(
+            arguments: Self.stateArguments(early.newState) + [early.factorID, early.expectedVersion])
+          if db.changesCount == 1 {
+            try Self.insert(early.audit, db)
+            return (plan, nil)
+          }
         }
+        guard let snapshot = try Self.snapshot(db, name, job.reads) else { return nil }
+        let plan = try remembered?.reused(for: snapshot) ?? job.plan(snapshot)
+        return (try Self.apply(plan, db), snapshot)
       }
-      return try hardwareOnlyJob(name, plan)(db)
+    } catch let lost as LostRace {
+      recent.forget(name)
+      return lost.plan
+    } catch let error as StoreError {
+      throw error
+    } catch let error as VerifierError {
+      throw error
+    } catch {
+      throw Self.mapped(error, path: path)
     }
+    guard let outcome else {
+      recent.forget(name)
+      return nil
+    }
+    if let fresh = outcome.fresh { recent.remember(fresh, parts: job.reads) }
+    recent.applied(outcome.plan, user: name)
+    return outcome.plan
   }
 
-  /// Applies a plan's writes inside the writer's transaction; a lost compare-and-set throws
-  /// ``LostRace`` so the whole job rolls back.
+  /// What `parts` of the user named `name` hold, read inside the writer's transaction.
+  static func snapshot(_ db: Database, _ name: String, _ parts: SnapshotParts) throws -> VerificationSnapshot?
+  {
+    guard
+      let user = try Row.fetchOne(
+        db.cachedStatement(sql: "SELECT id, name FROM users WHERE name = ?"), arguments: [name]
+      ).map({ UserRecord(id: $0[0], name: $0[1]) })
+    else { return nil }
+    var snapshot = VerificationSnapshot(user: user)
+    if parts.contains(.tokens) {
+      snapshot.tokens = try Row.fetchAll(
+        db.cachedStatement(
+          sql: "SELECT \(factorColumns) FROM hotp_factors f WHERE f.user_id = ? ORDER BY f.id"),
+        arguments: [user.id]
+      ).map { try factor($0) }
+    }
+    if parts.contains(.phoneApps) { snapshot.phoneApps = try totpFactors(db, userID: user.id) }
+    if parts.contains(.attempts) { snapshot.attempts = try attempts(db, userID: user.id) }
+    if parts.contains(.recoveryCodes) { snapshot.recoveryCodes = try recoveryCodes(db, userID: user.id) }
+    return snapshot
+  }
+
+  /// Applies a plan's writes inside the writer's transaction; a condition that does not hold
+  /// throws ``LostRace`` so the whole job rolls back.
   static func apply(_ plan: VerificationPlan, _ db: Database) throws -> VerificationPlan {
-    var result = plan
-    for item in result.writes {
-      switch item {
-      case .compareAndSet(let id, let version, let state, let audit):
+    for write in plan.writes {
+      switch write {
+      case .token(let id, let version, let state, let audit):
         try db.cachedStatement(sql: casSQL).execute(arguments: stateArguments(state) + [id, version])
-        guard db.changesCount == 1 else {
-          result.lost = true
-          throw LostRace(plan: result)
-        }
+        try holds(db, plan)
         try insert(audit, db)
+      case .phoneApp(let id, let version, let state, let audit):
+        try db.cachedStatement(sql: totpCASSQL).execute(arguments: totpArguments(state) + [id, version])
+        try holds(db, plan)
+        try insert(audit, db)
+      case .attempts(let userID, let kind, let version, let state):
+        try compareAndSetAttempts(db, userID: userID, kind: kind, expectedVersion: version, newState: state)
+        try holds(db, plan)
+      case .useRecoveryCode(let id, let at):
+        try db.cachedStatement(sql: "UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at IS NULL")
+          .execute(arguments: [at, id])
+        try holds(db, plan)
       case .append(let audit): try insert(audit, db)
       }
     }
-    return result
+    return plan
   }
 
-  /// Thrown inside a write job to roll back its savepoint when a compare-and-set lost.
-  struct LostRace: Error {
-    let plan: VerificationPlan
-  }
-
-  private func write<T>(
-    _ body: @escaping (Database) throws -> T, catchingLostRace: (VerificationPlan) -> T
-  ) throws -> T {
-    do { return try committer.write(body) } catch { return try recovered(error, catchingLostRace) }
-  }
-
-  /// A write job's error: a lost race becomes the caller's answer; the store's and the verifier's
-  /// own errors pass as they are; anything else is mapped to a ``StoreError``.
-  private func recovered<T>(_ error: any Error, _ catchingLostRace: (VerificationPlan) -> T) throws -> T {
-    switch error {
-    case let lost as LostRace: return catchingLostRace(lost.plan)
-    case let error as StoreError: throw error
-    case let error as VerifierError: throw error
-    default: throw Self.mapped(error, path: path)
+  /// Throws ``LostRace`` unless the last statement changed one row.
+  static func holds(_ db: Database, _ plan: VerificationPlan) throws {
+    guard db.changesCount == 1 else {
+      var lost = plan
+      lost.lost = true
+      throw LostRace(plan: lost)
     }
   }
 
-  static func userWithFactors(_ db: Database, _ name: String) throws -> (UserRecord, [HOTPFactorRecord])? {
-    let rows = try Row.fetchAll(
-      db.cachedStatement(
-        sql: """
-          SELECT u.id, u.name, \(factorColumns)
-          FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
-          WHERE u.name = ? ORDER BY f.id
-          """), arguments: [name])
-    guard let first = rows.first else { return nil }
-    let user = UserRecord(id: first[0], name: first[1])
-    let factors = try rows.filter { !$0.hasNull(atIndex: 2) }.map { try factor($0, at: 2) }
-    return (user, factors)
+  /// Thrown inside a write job to roll back its savepoint when a condition did not hold.
+  struct LostRace: Error {
+    let plan: VerificationPlan
   }
 }

@@ -23,9 +23,6 @@ struct TwoCodesBody: Decodable {
   var serial: String?
   var codes: [String]
 }
-struct SerialBody: Decodable {
-  var serial: String?
-}
 struct CodeBody: Decodable {
   var code: String
 }
@@ -34,25 +31,6 @@ struct IssuerBody: Decodable {
 }
 struct NameBody: Decodable {
   var name: String
-}
-
-/// A decision as answered: 200 whether accepted or refused (a refusal is an answer, not an error).
-struct DecisionAnswer: Encodable {
-  var user: String
-  var result: String
-  var reason: String
-  var factor: String?
-  var counter: UInt64?
-  var retryAfterSeconds: Int64?
-
-  init(_ decision: Decision, user: String) {
-    self.user = user
-    result = decision.isAccepted ? "accepted" : "refused"
-    reason = decision.reason.rawValue
-    factor = decision.factor
-    counter = decision.counter
-    retryAfterSeconds = decision.retryAfterMilliseconds.map { ($0 + 999) / 1000 }
-  }
 }
 
 struct LoginAnswer: Encodable {
@@ -136,12 +114,9 @@ extension VerifierAPI {
         }
         return try Self.json(DecisionAnswer(decision, user: user))
       },
-      Route(method: .post, path: "/v1/users/{user}/unlock", scope: .admin) { request, context in
-        let body = try await Self.decode(SerialBody.self, request, context)
-        let (hotp, user, source) = (accounts.hotp, try context.parameters.require("user"), source(context))
-        try await blocking { () throws(VerifierError) in
-          try hotp.unlock(user: user, serial: body.serial, source: source)
-        }
+      Route(method: .post, path: "/v1/users/{user}/unlock", scope: .admin) { _, context in
+        let (accounts, user, source) = (accounts, try context.parameters.require("user"), source(context))
+        try await accounts.unlock(user: user, source: source)
         return try Self.json(["user": user, "result": "unlocked"])
       },
       Route(method: .post, path: "/v1/users/{user}/totp", scope: .admin) { request, context in
@@ -206,19 +181,7 @@ extension VerifierAPI {
     try limitUser(body.user)
     let (accounts, source) = (accounts, source(context))
     let start = ContinuousClock.now
-    // Where the store can wait on its own I/O (PostgreSQL), no thread is parked per request.
-    let decision: Decision
-    switch try await accounts.verifyWithoutBlocking(user: body.user, code: body.code, source: source) {
-    case .decided(let answer)?: decision = answer
-    case .phoneApps(let read)?:
-      decision = try await blocking { () throws(VerifierError) in
-        try accounts.verifyWithPhoneApps(user: body.user, code: body.code, source: source, read: read)
-      }
-    case nil:
-      decision = try await blocking { () throws(VerifierError) in
-        try accounts.verify(user: body.user, code: body.code, source: source)
-      }
-    }
+    let decision = try await accounts.verify(user: body.user, code: body.code, source: source)
     metrics.record(decision, duration: ContinuousClock.now - start)
     logger.info(
       "decision",
@@ -234,10 +197,9 @@ extension VerifierAPI {
     try limitUser(body.user)
     let accounts = accounts
     let checkPassword = !(body.passwordCheckedByCaller ?? false)
-    let outcome = try await blocking { () throws(VerifierError) in
-      try accounts.login(
-        user: body.user, password: body.password, code: body.code, checkPassword: checkPassword)
-    }
+    let outcome = try await accounts.login(
+      user: body.user, password: body.password, code: body.code, checkPassword: checkPassword,
+      source: source(context))
     var answer = LoginAnswer(user: body.user, outcome: "refused")
     switch outcome {
     case .allowed(let via): (answer.outcome, answer.via) = ("allowed", via)

@@ -33,7 +33,8 @@ struct Binary {
     self.environment = environment
   }
 
-  func run(_ arguments: [String]) throws -> Result {
+  /// Runs the binary to its end; `input`, if given, is its standard input.
+  func run(_ arguments: [String], input: String? = nil) throws -> Result {
     let process = Process()
     if let launcher = wrapper.first {
       process.executableURL = URL(fileURLWithPath: launcher)
@@ -47,8 +48,13 @@ struct Binary {
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    let feed = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : feed
     try process.run()
+    if let input {
+      try feed.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+      try feed.fileHandleForWriting.close()
+    }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

@@ -11,6 +11,10 @@ import Verifier
 import VerifierSQLite
 import VerifierService
 
+#if canImport(FoundationNetworking)
+  import FoundationNetworking
+#endif
+
 let rfcKey = Array("12345678901234567890".utf8)
 
 /// A monotonic clock the test moves, for the rate limiters.
@@ -20,10 +24,18 @@ final class TestSeconds: Sendable {
   func advance(_ seconds: Double) { value.withLock { $0 += seconds } }
 }
 
+/// The verifier's clock, stopped where the test puts it.
+final class StoppedClock: VerifierClock, Sendable {
+  private let value = Mutex<Int64>(1_800_000_000_000)
+  func nowMilliseconds() -> Int64 { value.withLock { $0 } }
+}
+
 /// The service over a fresh SQLite store holding "alice" with the RFC 4226 token, an admin key
-/// and a verify-only key.
+/// and a verify-only key. The verifier's clock stands still, so a throttle's delay never ends.
 struct ServiceFixture {
   let store: SQLiteStore
+  let accounts: Accounts
+  let verifierClock = StoppedClock()
   let api: VerifierAPI
   let threads: NIOThreadPool
   let admin: String
@@ -37,8 +49,9 @@ struct ServiceFixture {
     let keys = MasterKeyRing.generate()
     var settings = VerifierSettings()
     settings.passwordRounds = 1000
-    let hotp = try HOTPVerifier(store: store, keys: keys, settings: settings)
+    let hotp = try HOTPVerifier(store: store, keys: keys, settings: settings, clock: verifierClock)
     let accounts = Accounts(store: store, hotp: hotp)
+    self.accounts = accounts
     try accounts.createUser(name: "alice", password: "correct horse")
     let alice = try #require(try store.user(named: "alice"))
     _ = try store.insertHOTPFactor(
@@ -62,10 +75,12 @@ struct ServiceFixture {
 
   func code(_ counter: UInt64) -> String { generator.code(counter: counter).text }
 
-  /// Runs `body` against the router in process, then stops the thread pool.
-  func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+  /// Runs `body` against the router in process (or, `live`, a server on a loopback port), then
+  /// stops the thread pool.
+  func test(live: Bool = false, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws
+  {
     let app = Application(router: api.makeRouter())
-    try await app.test(.router) { client in try await body(client) }
+    try await app.test(live ? .live : .router) { client in try await body(client) }
     try await threads.shutdownGracefully()
   }
 }
@@ -312,5 +327,128 @@ func errorCode(_ response: TestResponse) -> String? {
         #expect(documented == served)
       }
     }
+  }
+}
+
+/// The one code step over HTTP: what people type, and attempts charged whatever the concurrency.
+@Suite struct CodeStepOverHTTPTests {
+  /// A recovery code through `POST /v1/verify` is accepted once; a code with a space, as phone apps
+  /// show it, is accepted; a code of no factor's length is bad input, and counts nothing.
+  @Test func theSecondStepTakesWhatPeopleType() async throws {
+    let f = try ServiceFixture()
+    let (key, store) = (f.verifyOnly, f.store)
+    let recovery = try f.accounts.newRecoveryCodes(user: "alice")
+    try await f.test { client in
+      func verify(_ code: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+        try await client.execute(
+          uri: "/v1/verify", method: .post, headers: bearer(key),
+          body: json(#"{"user": "alice", "code": "\#(code)"}"#)
+        ) { ($0.status, object($0)) }
+      }
+      let (status, first) = try await verify(recovery[0])
+      #expect(
+        status == .ok && first["result"] as? String == "accepted" && first["factor"] as? String == "recovery")
+      #expect(try await verify(recovery[0]).1["reason"] as? String == "replay")
+      #expect(try await verify("755 224").1["result"] as? String == "accepted")
+      let (bad, answer) = try await verify("12345678")
+      #expect(
+        bad == .badRequest && (answer["error"] as? [String: Any])?["code"] as? String == "invalid_input")
+    }
+    #expect(try store.hotpFactor(serial: "4226")?.state == HOTPState(nextCounter: 1, version: 1))
+  }
+
+  enum Kind: String, CaseIterable {
+    case token, phoneApp, recoveryCode, password, appPassword
+  }
+
+  /// 64 wrong attempts of each kind arrive at once over loopback connections: no more are
+  /// evaluated than the throttle allows before its first delay, and every evaluated failure is
+  /// stored with its audit line.
+  @Test(arguments: Kind.allCases)
+  func aFloodOfWrongAttemptsIsChargedAttemptByAttempt(kind: Kind) async throws {
+    let f = try ServiceFixture()
+    let accounts = f.accounts
+    var user = "alice"
+    let route: String
+    let body: String
+    switch kind {
+    case .token:
+      (route, body) = ("/v1/verify", #"{"user": "alice", "code": "000000"}"#)
+    case .phoneApp:
+      user = "pat"
+      try accounts.createUser(name: user)
+      let secret = try accounts.enrollTOTP(user: user).secret
+      let generator = try TOTPGenerator(secret: secret)
+      let now = f.verifierClock.nowMilliseconds() / 1000
+      #expect(try accounts.confirmTOTP(user: user, code: generator.code(at: now).text).isAccepted)
+      let window = (-1...1).map { generator.code(at: now + 30 * $0).value }
+      let wrong = (0..<UInt32(4)).first { !window.contains($0) }!
+      (route, body) = ("/v1/verify", #"{"user": "pat", "code": "\#(OTPCode(value: wrong, digits: 6).text)"}"#)
+    case .recoveryCode:
+      let codes = try accounts.newRecoveryCodes(user: "alice")
+      let wrong = codes.contains("zzzz-zzzz") ? "yyyy-yyyy" : "zzzz-zzzz"
+      (route, body) = ("/v1/verify", #"{"user": "alice", "code": "\#(wrong)"}"#)
+    case .password:
+      (route, body) = ("/v1/login", #"{"user": "alice", "password": "wrong horse"}"#)
+    case .appPassword:
+      user = "mail"
+      try accounts.createUser(name: user)
+      _ = try accounts.addAppPassword(user: user, label: "imap")
+      (route, body) = ("/v1/login", #"{"user": "mail", "password": "abcdefghijklmnop"}"#)
+    }
+    let key = f.verifyOnly
+    let gathered = Mutex<[String]>([])
+    try await f.test(live: true) { client in
+      let port = try #require(client.port)
+      let session = URLSession(
+        configuration: {
+          let configuration = URLSessionConfiguration.ephemeral
+          configuration.httpMaximumConnectionsPerHost = 64
+          return configuration
+        }())
+      var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(route)")!)
+      request.httpMethod = "POST"
+      request.httpBody = Data(body.utf8)
+      request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+      request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+      let sent = request
+      let reasons = try await withThrowingTaskGroup(of: String.self) { group in
+        for _ in 0..<64 {
+          group.addTask {
+            let (data, _) = try await session.data(for: sent)
+            let answer = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            return answer?["reason"] as? String ?? "no reason: \(String(decoding: data, as: UTF8.self))"
+          }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
+      }
+      session.finishTasksAndInvalidate()
+      gathered.withLock { $0 = reasons }
+    }
+    let answers = gathered.withLock { $0 }
+    let evaluated = answers.filter { $0 == "wrong-code" || $0 == "wrong password" }.count
+    #expect(answers.count == 64)
+    #expect(evaluated == 5, "\(Dictionary(grouping: answers, by: { $0 }).mapValues(\.count))")
+    #expect(answers.filter { $0 == "throttled" }.count == 64 - evaluated)
+    let lines = try f.store.auditEntries(user: user, limit: 10_000).filter {
+      $0.reason == "wrong-code" || $0.reason == "wrong-password"
+    }
+    #expect(lines.count == evaluated)
+    let summary = try accounts.factorSummary(user: user)
+    let counters = Mutex<VerificationSnapshot?>(nil)
+    _ = try await f.store.runVerification(
+      VerificationJob(userName: user, reads: .attempts) { snapshot in
+        counters.withLock { $0 = snapshot }
+        return VerificationPlan(decision: Decision(reason: .accepted), writes: [])
+      })
+    let attempts = try #require(counters.withLock { $0 })
+    let stored: Int
+    switch kind {
+    case .token: stored = summary.tokens[0].failures
+    case .phoneApp: stored = summary.phoneApps[0].failures
+    case .recoveryCode: stored = attempts.attempts(.recovery).failures
+    case .password, .appPassword: stored = attempts.attempts(.password).failures
+    }
+    #expect(stored == evaluated)
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import OneTimePassword
+import Synchronization
 import Testing
 import Verifier
 
@@ -137,6 +138,134 @@ import Verifier
     #expect(entries.map(\.at) == [2, 0])
     #expect(entries.first?.counterBefore == 3)
     #expect(try store.auditEntries(user: nil, limit: 2).count == 2)
+  }
+}
+
+/// The one store requirement of a verification, ``VerifierStore/runVerification(_:)``, held to the
+/// same rules by every store: the snapshot holds what was asked, the plan's writes hold all or
+/// none, and each kind of write is conditional on the state the plan was made from.
+@Suite struct VerificationJobConformanceTests {
+  let audit = AuditEntry(at: 1, user: "alice", factor: nil, action: "verify", result: "done", reason: "job")
+
+  /// alice with a token, a phone app and a set of two recovery codes.
+  func seeded(_ kind: StoreKind) throws -> (
+    any Accounts.Store & ClientKeyStore, HOTPFactorRecord, TOTPFactorRecord
+  ) {
+    let store = try kind.make()
+    let keys = MasterKeyRing.generate()
+    let user = try store.createUser(name: "alice", audit: audit)
+    let token = try store.insertHOTPFactor(
+      NewHOTPFactor(
+        userID: user.id, serial: "1", digits: 6, algorithm: .sha1,
+        sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "1")), counter: 0,
+        active: true),
+      audit: audit)
+    let phone = try store.insertTOTPFactor(
+      userID: user.id, sealedSecret: keys.seal(rfcKey, context: "totp:alice"), digits: 6, period: 30,
+      algorithm: .sha1, audit: audit)
+    try store.replaceRecoveryCodes(userID: user.id, hashes: [[1, 2, 3], [4, 5, 6]], audit: audit)
+    return (store, token, phone)
+  }
+
+  /// Runs `plan` on a snapshot of `reads`, handing the snapshot out too.
+  func run(
+    _ store: any VerifierStore, _ reads: SnapshotParts,
+    _ plan: @escaping @Sendable (VerificationSnapshot) -> [VerificationPlan.Write] = { _ in [] }
+  ) async throws -> (VerificationPlan, VerificationSnapshot)? {
+    let seen = Mutex<VerificationSnapshot?>(nil)
+    let job = VerificationJob(userName: "alice", reads: reads) { snapshot in
+      seen.withLock { $0 = snapshot }
+      return VerificationPlan(decision: Decision(reason: .accepted), writes: plan(snapshot))
+    }
+    guard let result = try await store.runVerification(job) else { return nil }
+    return (result, try #require(seen.withLock { $0 }))
+  }
+
+  @Test(arguments: StoreKind.allCases)
+  func theSnapshotHoldsWhatWasAsked(kind: StoreKind) async throws {
+    let (store, token, phone) = try seeded(kind)
+    let missing = VerificationJob(userName: "bob", reads: .all) { _ in
+      Issue.record("a plan was made for an unknown user")
+      return VerificationPlan(decision: Decision(reason: .noFactor), writes: [])
+    }
+    #expect(try await store.runVerification(missing) == nil)
+    let (_, all) = try #require(try await run(store, .all))
+    #expect(
+      all.user.name == "alice" && all.tokens.map(\.id) == [token.id] && all.phoneApps.map(\.id) == [phone.id])
+    #expect(
+      all.recoveryCodes.map(\.hash) == [[1, 2, 3], [4, 5, 6]] && all.recoveryCodes.allSatisfy { !$0.used })
+    #expect(all.attempts(.password) == AttemptState())
+    let (_, tokensOnly) = try #require(try await run(store, .tokens))
+    #expect(tokensOnly.tokens.count == 1 && tokensOnly.phoneApps.isEmpty && tokensOnly.recoveryCodes.isEmpty)
+  }
+
+  /// Every kind of write applies when its condition holds, and moves its row's version on.
+  @Test(arguments: StoreKind.allCases)
+  func everyKindOfWriteApplies(kind: StoreKind) async throws {
+    let (store, token, phone) = try seeded(kind)
+    let lines = try store.auditEntries(user: nil, limit: 1000).count
+    let (plan, _) = try #require(
+      try await run(store, .all) { s in
+        var tokenState = s.tokens[0].state
+        tokenState.nextCounter = 7
+        var phoneState = s.phoneApps[0].state
+        phoneState.lastStep = 99
+        return [
+          .token(factorID: token.id, expectedVersion: 0, newState: tokenState, audit: audit),
+          .phoneApp(factorID: phone.id, expectedVersion: 0, newState: phoneState, audit: audit),
+          .attempts(
+            userID: s.user.id, kind: .recovery, expectedVersion: 0,
+            newState: AttemptState(failures: 3, throttledUntil: 42)),
+          .useRecoveryCode(id: s.recoveryCodes[0].id, at: 5),
+          .append(audit),
+        ]
+      })
+    #expect(!plan.lost)
+    let (_, after) = try #require(try await run(store, .all))
+    #expect(after.tokens[0].state.nextCounter == 7 && after.tokens[0].state.version == 1)
+    #expect(after.phoneApps[0].state.lastStep == 99 && after.phoneApps[0].state.version == 1)
+    #expect(after.attempts(.recovery) == AttemptState(failures: 3, throttledUntil: 42, version: 1))
+    #expect(after.recoveryCodes.map(\.used) == [true, false])
+    #expect(try store.auditEntries(user: nil, limit: 1000).count == lines + 3)
+  }
+
+  /// A plan whose last write does not hold leaves nothing of its other writes, for each kind of
+  /// condition: a token or phone app moved since, a counter moved since, a recovery code used.
+  @Test(arguments: StoreKind.allCases)
+  func aWriteThatDoesNotHoldUndoesTheWholePlan(kind: StoreKind) async throws {
+    let (store, token, phone) = try seeded(kind)
+    let stale: [@Sendable (VerificationSnapshot) -> VerificationPlan.Write] = [
+      { s in .token(factorID: token.id, expectedVersion: 9, newState: s.tokens[0].state, audit: audit) },
+      { s in .phoneApp(factorID: phone.id, expectedVersion: 9, newState: s.phoneApps[0].state, audit: audit)
+      },
+      { s in .attempts(userID: s.user.id, kind: .password, expectedVersion: 9, newState: AttemptState()) },
+      { s in .useRecoveryCode(id: s.recoveryCodes[1].id, at: 1) },
+    ]
+    // The second recovery code is used first, so using it again does not hold.
+    _ = try await run(store, .recoveryCodes) { s in [.useRecoveryCode(id: s.recoveryCodes[1].id, at: 1)] }
+    let lines = try store.auditEntries(user: nil, limit: 1000).count
+    for last in stale {
+      let (plan, _) = try #require(
+        try await run(store, .all) { s in
+          var moved = s.tokens[0].state
+          moved.nextCounter = 5
+          return [
+            .token(
+              factorID: token.id, expectedVersion: s.tokens[0].state.version, newState: moved, audit: audit),
+            .attempts(
+              userID: s.user.id, kind: .recovery, expectedVersion: 0, newState: AttemptState(failures: 1)),
+            .useRecoveryCode(id: s.recoveryCodes[0].id, at: 5),
+            .append(audit),
+            last(s),
+          ]
+        })
+      #expect(plan.lost)
+      let (_, after) = try #require(try await run(store, .all))
+      #expect(after.tokens[0].state.nextCounter == 0 && after.tokens[0].state.version == 0)
+      #expect(after.attempts(.recovery) == AttemptState())
+      #expect(after.recoveryCodes.map(\.used) == [false, true])
+      #expect(try store.auditEntries(user: nil, limit: 1000).count == lines)
+    }
   }
 }
 

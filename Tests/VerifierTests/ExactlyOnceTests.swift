@@ -65,13 +65,13 @@ struct SharedDatabase {
   var db: String { directory + "/verifier.sqlite" }
   var keyFile: String { directory + "/verifier.key" }
   let generator: HOTPGenerator
-  let verifier: HOTPVerifier
+  let accounts: Accounts
 
   init() throws {
     let keys = MasterKeyRing.generate()
     try keys.write(to: directory + "/verifier.key")
     let store = try SQLiteStore(path: directory + "/verifier.sqlite")
-    verifier = try HOTPVerifier(store: store, keys: keys)
+    accounts = Accounts(store: store, hotp: try HOTPVerifier(store: store, keys: keys))
     generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
     try seedAlice(store, keys)
   }
@@ -88,54 +88,32 @@ func seedAlice(_ store: any VerifierStore, _ keys: MasterKeyRing) throws {
     audit: Fixture.audit("register"))
 }
 
-/// Sends each of alice's first `rounds` codes from `callers` threads at once: exactly one may win.
-func raceEachCode(_ verifier: HOTPVerifier, rounds: Int, callers: Int = 16) throws {
+/// Sends each of alice's first `rounds` codes from `callers` tasks at once: exactly one may win.
+func raceEachCode(_ accounts: Accounts, rounds: Int, callers: Int = 16) async throws {
   let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
   for round in 0..<rounds {
     let code = generator.code(counter: UInt64(round)).text
-    let accepted = Atomic<Int>(0)
-    let errors = Mutex<[String]>([])
-    DispatchQueue.concurrentPerform(iterations: callers) { _ in
-      do {
-        if try verifier.verify(user: "alice", code: code).isAccepted { accepted.add(1, ordering: .relaxed) }
-      } catch { errors.withLock { $0.append("\(error)") } }
+    let answers = await withTaskGroup(of: Result<Bool, any Error>.self) { group in
+      for _ in 0..<callers {
+        group.addTask {
+          do { return .success(try await accounts.verify(user: "alice", code: code).isAccepted) } catch {
+            return .failure(error)
+          }
+        }
+      }
+      return await group.reduce(into: []) { $0.append($1) }
     }
-    #expect(accepted.load(ordering: .relaxed) == 1, "round \(round)")
-    #expect(errors.withLock { $0.isEmpty }, "\(errors.withLock { Set($0) })")
+    let accepted = answers.filter { (try? $0.get()) == true }.count
+    let errors = answers.compactMap { if case .failure(let error) = $0 { "\(error)" } else { nil } }
+    #expect(accepted == 1, "round \(round)")
+    #expect(errors.isEmpty, "\(Set(errors))")
   }
 }
 
 @Suite(.serialized) struct ExactlyOnceTests {
-  @Test func sixteenConcurrentTasksAcceptEachCodeOnce() throws {
+  @Test func sixteenConcurrentTasksAcceptEachCodeOnce() async throws {
     let shared = try SharedDatabase()
-    try raceEachCode(shared.verifier, rounds: 1000)
-  }
-
-  /// Blocking callers (which lead commits on their own threads) and callers that do not block
-  /// (resumed by the commit, led on a queue when they come first) share one group commit: each code
-  /// is still accepted once, and every caller gets its answer.
-  @Test func blockingAndNonBlockingCallersShareCommitsAndAcceptEachCodeOnce() async throws {
-    let shared = try SharedDatabase()
-    for round in 0..<200 {
-      let code = shared.generator.code(counter: UInt64(round)).text
-      let verifier = shared.verifier
-      let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
-        for caller in 0..<12 {
-          group.addTask {
-            if caller.isMultiple(of: 3) {
-              return try verifier.verify(user: "alice", code: code).isAccepted
-            }
-            guard
-              case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
-                user: "alice", code: code)
-            else { throw StoreError.unavailable("SQLite declined to decide") }
-            return decision.isAccepted
-          }
-        }
-        return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-      }
-      #expect(accepted == 1, "round \(round)")
-    }
+    try await raceEachCode(shared.accounts, rounds: 1000)
   }
 
   @Test func fourProcessesOnOneFileAcceptEachCodeOnce() throws {
@@ -206,9 +184,9 @@ func raceEachCode(_ verifier: HOTPVerifier, rounds: Int, callers: Int = 16) thro
     #expect(Set(acceptedBefore).count == acceptedBefore.count)
   }
 
-  @Test func theDatabaseHoldsNoSecretInClear() throws {
+  @Test func theDatabaseHoldsNoSecretInClear() async throws {
     let shared = try SharedDatabase()
-    _ = try shared.verifier.verify(user: "alice", code: shared.generator.code(counter: 0).text)
+    _ = try await shared.accounts.verify(user: "alice", code: shared.generator.code(counter: 0).text)
     for suffix in ["", "-wal"] {
       guard let data = FileManager.default.contents(atPath: shared.db + suffix) else { continue }
       #expect(data.range(of: Data(rfcKey)) == nil, "the raw key is in \(shared.db + suffix)")

@@ -29,23 +29,36 @@ enum StoreKind: String, CaseIterable, Sendable {
     TestPostgres.url == nil ? [.memory, .sqlite] : [.memory, .sqlite, .postgres]
   }
 
-  func make() throws -> any Accounts.Store & ClientKeyStore {
+  func make() throws -> any Accounts.Store & ClientKeyStore { try makeShared().store }
+
+  /// A fresh store, and a way to open another on the same database, as a second process or node
+  /// would (the memory store, shared by no process, is its own second).
+  func makeShared() throws -> (
+    store: any Accounts.Store & ClientKeyStore, another: () throws -> any Accounts.Store & ClientKeyStore
+  ) {
     switch self {
-    case .memory: return MemoryStore()
-    case .sqlite: return try SQLiteStore(path: temporaryDirectory() + "/verifier.sqlite")
+    case .memory:
+      let store = MemoryStore()
+      return (store, { store })
+    case .sqlite:
+      let path = temporaryDirectory() + "/verifier.sqlite"
+      return (try SQLiteStore(path: path), { try SQLiteStore(path: path) })
     case .postgres:
-      return try PostgresStore(
-        location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 8)
+      let url = try TestPostgres.freshDatabase().url
+      let open = { try PostgresStore(location: PostgresLocation(url: url), connections: 8) }
+      return (try open(), open)
     }
   }
 }
 
 /// A verifier with one user, "alice", holding one HOTP token.
 struct Fixture {
-  let store: any VerifierStore
+  let store: any Accounts.Store & ClientKeyStore
   let keys = MasterKeyRing.generate()
   let clock = ManualClock()
   let verifier: HOTPVerifier
+  /// The code step, as every caller reaches it.
+  let accounts: Accounts
   let generator: HOTPGenerator
   let serial = "12345678"
 
@@ -56,6 +69,7 @@ struct Fixture {
   ) throws {
     store = try kind.make()
     verifier = try HOTPVerifier(store: store, keys: keys, settings: settings, clock: clock)
+    accounts = Accounts(store: store, hotp: verifier)
     generator = try HOTPGenerator(secret: OTPSecret(bytes: key), algorithm: algorithm, digits: digits)
     let user = try store.createUser(name: "alice", audit: Self.audit("user-add"))
     _ = try store.insertHOTPFactor(
@@ -72,12 +86,12 @@ struct Fixture {
 
   func code(_ counter: UInt64) -> String { generator.code(counter: counter).text }
 
-  func verify(_ counter: UInt64) throws -> Decision.Reason {
-    try verifier.verify(user: "alice", code: code(counter)).reason
+  func verify(_ counter: UInt64) async throws -> Decision.Reason {
+    try await accounts.verify(user: "alice", code: code(counter)).reason
   }
 
-  func verify(text: String) throws -> Decision.Reason {
-    try verifier.verify(user: "alice", code: text).reason
+  func verify(text: String) async throws -> Decision.Reason {
+    try await accounts.verify(user: "alice", code: text).reason
   }
 
   var state: HOTPState { try! store.hotpFactor(serial: serial)!.state }
@@ -90,4 +104,17 @@ struct Fixture {
     }
     return OTPCode(value: value, digits: generator.digits).text
   }
+}
+
+/// A user's failure counters as the store holds them, read through the one verification job.
+func attempts(_ store: any VerifierStore, _ user: String) async throws -> [AttemptKind: AttemptState] {
+  let read = Mutex<[AttemptKind: AttemptState]>([:])
+  let job = VerificationJob(userName: user, reads: .attempts) { snapshot in
+    read.withLock { states in
+      for kind in AttemptKind.allCases { states[kind] = snapshot.attempts(kind) }
+    }
+    return VerificationPlan(decision: Decision(reason: .accepted), writes: [])
+  }
+  _ = try await store.runVerification(job)
+  return read.withLock { $0 }
 }

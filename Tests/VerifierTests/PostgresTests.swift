@@ -26,36 +26,30 @@ import Verifier
         == "11")
   }
 
-  @Test func sixteenConnectionsRacingAcceptEachCodeOnce() throws {
+  @Test func sixteenConnectionsRacingAcceptEachCodeOnce() async throws {
     let store = try PostgresStore(
       location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 16)
     let keys = MasterKeyRing.generate()
     try seedAlice(store, keys)
-    try raceEachCode(HOTPVerifier(store: store, keys: keys), rounds: 150)
+    try await raceEachCode(Accounts(store: store, hotp: HOTPVerifier(store: store, keys: keys)), rounds: 150)
     let log = try store.auditEntries(user: "alice", limit: 10_000).filter { $0.result == "accepted" }
     #expect(log.count == 150 && Set(log.compactMap(\.counterBefore)).count == 150)
   }
 
-  /// The service's path: verifications that wait on futures instead of threads, many more callers
-  /// than connections (so most queue for one). Still exactly one acceptance per code.
+  /// Many more callers than connections (so most queue for one, and the batched statements carry
+  /// several verifications): still exactly one acceptance per code.
   @Test func callersThatDoNotBlockQueueForFewConnectionsAndAcceptEachCodeOnce() async throws {
     let store = try PostgresStore(
       location: PostgresLocation(url: TestPostgres.freshDatabase().url), connections: 3)
     let keys = MasterKeyRing.generate()
     try seedAlice(store, keys)
-    let verifier = try HOTPVerifier(store: store, keys: keys)
+    let accounts = try Accounts(store: store, hotp: HOTPVerifier(store: store, keys: keys))
     let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
     for round in 0..<60 {
       let code = generator.code(counter: UInt64(round)).text
       let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
         for _ in 0..<12 {
-          group.addTask {
-            guard
-              case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
-                user: "alice", code: code)
-            else { throw StoreError.unavailable("the PostgreSQL store declined to decide") }
-            return decision.isAccepted
-          }
+          group.addTask { try await accounts.verify(user: "alice", code: code).isAccepted }
         }
         return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
       }
@@ -65,17 +59,17 @@ import Verifier
     #expect(log.count == 60)
   }
 
-  /// A connection cut in the middle of a non-blocking verification (its write waits on a lock):
+  /// A connection cut in the middle of a verification (its write waits on a lock):
   /// a clear error, nothing written, and the next verification reconnects and decides.
   @Test func aConnectionCutUnderANonBlockingVerificationLeavesNothing() async throws {
     let database = try TestPostgres.freshDatabase()
     let store = try PostgresStore(location: PostgresLocation(url: database.url), connections: 1)
     let keys = MasterKeyRing.generate()
     try seedAlice(store, keys)
-    let verifier = try HOTPVerifier(store: store, keys: keys)
+    let accounts = try Accounts(store: store, hotp: HOTPVerifier(store: store, keys: keys))
     let code = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey)).code(counter: 0).text
     let holder = try LockHolder(url: database.url, table: "audit")
-    let job = Task { try await verifier.verifyIfNoPhoneAppsWithoutBlocking(user: "alice", code: code) }
+    let job = Task { try await accounts.verify(user: "alice", code: code) }
     // Bounded wait for the job to block on the lock, then cut its connection.
     #expect(try terminateTheSessionWaitingOnALock(database))
     // Released first, so a job that was never cut finishes (and fails the checks) instead of hanging.
@@ -85,7 +79,7 @@ import Verifier
       Issue.record("expected the store to be unavailable, got \(outcome)")
       return
     }
-    try await expectUnmovedThenAccepted(store, verifier, code)
+    try await expectUnmovedThenAccepted(store, accounts, code)
   }
 
   /// Several verifications' moves in one statement, as the batcher sends them under load: each
@@ -196,24 +190,18 @@ import Verifier
     #expect(try store.hotpFactor(serial: "1") == token)
     #expect(try store.auditEntries(user: nil, limit: 1000).count == lines)
 
-    // The service's paths: code 0 is accepted (the connection was replaced), code 1's acceptance
-    // (to counter 2) fails at commit, decided from the remembered read and from a fresh one.
+    // The verification's paths: code 0 is accepted (the connection was replaced), code 1's
+    // acceptance (to counter 2) fails at commit, decided from the remembered read (the store that
+    // accepted code 0) and from a fresh one (a second node's store).
     let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
-    let remembering = try HOTPVerifier(store: store, keys: keys)
-    guard
-      case .decided(let first)? = try await remembering.verifyIfNoPhoneAppsWithoutBlocking(
-        user: "alice", code: generator.code(counter: 0).text)
-    else {
-      Issue.record("the store declined to decide")
-      return
-    }
-    #expect(first.isAccepted)
-    for verifier in [remembering, try HOTPVerifier(store: store, keys: keys)] {
+    let remembering = try Accounts(store: store, hotp: HOTPVerifier(store: store, keys: keys))
+    #expect(try await remembering.verify(user: "alice", code: generator.code(counter: 0).text).isAccepted)
+    let other = try PostgresStore(
+      location: PostgresLocation(url: database.url), connections: 1, callTimeout: .seconds(20))
+    for accounts in [remembering, try Accounts(store: other, hotp: HOTPVerifier(store: other, keys: keys))] {
       await #expect(
-        performing: {
-          try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
-            user: "alice", code: generator.code(counter: 1).text)
-        }, throws: failedWithoutTimingOut)
+        performing: { try await accounts.verify(user: "alice", code: generator.code(counter: 1).text) },
+        throws: failedWithoutTimingOut)
       #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 1)
     }
   }
@@ -227,7 +215,7 @@ import Verifier
     try seedAlice(PostgresStore(location: PostgresLocation(url: database.url)), keys)
     let store = try PostgresStore(
       location: PostgresLocation(url: database.url), connections: 1, callTimeout: .seconds(2))
-    let verifier = try HOTPVerifier(store: store, keys: keys)
+    let accounts = try Accounts(store: store, hotp: HOTPVerifier(store: store, keys: keys))
     let code = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey)).code(counter: 0).text
 
     let holder = try LockHolder(url: database.url, table: "hotp_factors")
@@ -237,12 +225,10 @@ import Verifier
       guard case .unavailable = error as? StoreError else { return false }
       return true
     }
-    await #expect(throws: VerifierError.self) {
-      try await verifier.verifyIfNoPhoneAppsWithoutBlocking(user: "alice", code: code)
-    }
+    await #expect(throws: VerifierError.self) { try await accounts.verify(user: "alice", code: code) }
     try holder.release()
 
-    try await expectUnmovedThenAccepted(store, verifier, code)
+    try await expectUnmovedThenAccepted(store, accounts, code)
   }
 
   /// postgres-nio drops a request written to a connection that has closed and never answers it;
@@ -406,17 +392,9 @@ func acceptance(_ name: String, of token: HOTPFactorRecord, to counter: UInt64) 
 }
 
 /// After a failed verification: alice's token has not moved, and the same code is now accepted.
-func expectUnmovedThenAccepted(_ store: PostgresStore, _ verifier: HOTPVerifier, _ code: String) async throws
-{
+func expectUnmovedThenAccepted(_ store: PostgresStore, _ accounts: Accounts, _ code: String) async throws {
   #expect(try store.hotpFactor(serial: "1")?.state.nextCounter == 0)
-  guard
-    case .decided(let decision)? = try await verifier.verifyIfNoPhoneAppsWithoutBlocking(
-      user: "alice", code: code)
-  else {
-    Issue.record("the store declined to decide")
-    return
-  }
-  #expect(decision.isAccepted)
+  #expect(try await accounts.verify(user: "alice", code: code).isAccepted)
 }
 
 /// A psql session holding an exclusive lock on a table until released.
