@@ -108,60 +108,102 @@ extension Accounts {
   /// A password is too slow to check inside a store's transaction, so its attempt is charged first,
   /// atomically, and cleared if it was right: however many arrive at once, no more are evaluated
   /// than the throttle allows.
+  ///
+  /// The password hash and the store's blocking calls run on a thread of their own, never on the
+  /// caller's task pool.
   public func login(
     user name: String, password: String?, code: String?, checkPassword: Bool = true, source: String? = nil
   ) async throws(VerifierError) -> LoginOutcome {
-    guard let user = try storeCall({ () throws(StoreError) in try store.user(named: name) }) else {
-      return .refused("unknown user")
+    let found = try await offloaded { () throws(VerifierError) in
+      try storeCall { () throws(StoreError) -> (UserRecord, AccountRecord)? in
+        guard let user = try store.user(named: name) else { return nil }
+        return (user, try store.account(userID: user.id))
+      }
     }
-    let account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
+    guard let (user, account) = found else { return .refused("unknown user") }
     if checkPassword {
       guard let password else { return .refused("no password") }
       let charged = try await run(name, .attempts, source) { planner, snapshot in
         planner.charge(.password, snapshot)
       }
       guard charged.decision.reason == .wrongCode else { return .refused(charged.decision.reason.rawValue) }
-      var via: String?
-      if let hash = account.passwordHash, PasswordHash.verify(password, against: hash) {
-        via = "password"
-      } else if let label = try useAppPassword(user, password) {
-        via = "app-password:\(label)"
+      let via = try await offloaded { () throws(VerifierError) in
+        try passwordField(user, account, password, source)
       }
-      guard let via else {
-        try storeCall { () throws(StoreError) in
-          try store.append(
-            AuditEntry(
-              at: now, user: name, factor: AttemptKind.password.rawValue, action: "login", result: "refused",
-              reason: "wrong-password", source: source))
-        }
-        return .refused("wrong password")
-      }
+      guard let via else { return .refused("wrong password") }
       _ = try await run(name, .attempts, source) { planner, snapshot in planner.clear(.password, snapshot) }
       if via != "password" { return .allowed(via: via) }
     }
     // The second step.
     if let off = account.secondFactorOffUntil, now < off { return .allowed(via: "password") }
-    let hardware = try storeCall { () throws(StoreError) in try store.hotpFactors(userID: user.id) }.filter(
-      \.active)
-    let phones = try storeCall { () throws(StoreError) in try store.totpFactors(userID: user.id) }.filter(
-      \.state.active)
-    if hardware.isEmpty && phones.isEmpty {
-      let policy = try storeCall { () throws(StoreError) in try store.loginPolicy() }
-      let mandatory: Bool
-      switch policy.mandatoryFor {
-      case .nobody: mandatory = false
-      case .everyone: mandatory = true
-      case .group(let group): mandatory = account.groups.contains(group)
-      }
-      guard mandatory else { return .allowed(via: "password") }
-      if let deadline = policy.deadline, now < deadline { return .allowedUntilDeadline(deadline) }
-      return .enrollmentRequired
+    let mandatory = try await offloaded { () throws(VerifierError) in try enrolmentDue(user, account) }
+    switch mandatory {
+    case .some(let deadline?): return .allowedUntilDeadline(deadline)
+    case .some(nil): return .enrollmentRequired
+    case nil: break
+    }
+    if try await offloaded({ () throws(VerifierError) in try !hasFactor(user) }) {
+      return .allowed(via: "password")
     }
     guard let code, !code.isEmpty else { return .codeRequired }
     let decision = try await verify(user: name, code: code, source: source)
     guard decision.isAccepted else { return .refused(decision.reason.rawValue) }
     return .allowed(via: decision.factor ?? "code")
   }
+
+  /// What the password field proves, its attempt having been charged: "password", the
+  /// application password "app-password:NAME", or nil (recorded as a wrong password).
+  func passwordField(_ user: UserRecord, _ account: AccountRecord, _ password: String, _ source: String?)
+    throws(VerifierError) -> String?
+  {
+    if let hash = account.passwordHash, PasswordHash.verify(password, against: hash) { return "password" }
+    if let label = try useAppPassword(user, password) { return "app-password:\(label)" }
+    try storeCall { () throws(StoreError) in
+      try store.append(
+        AuditEntry(
+          at: now, user: user.name, factor: AttemptKind.password.rawValue, action: "login", result: "refused",
+          reason: "wrong-password", source: source))
+    }
+    return nil
+  }
+
+  /// Whether the user has an active token or phone app.
+  func hasFactor(_ user: UserRecord) throws(VerifierError) -> Bool {
+    try storeCall { () throws(StoreError) -> Bool in
+      if try store.hotpFactors(userID: user.id).contains(where: \.active) { return true }
+      return try store.totpFactors(userID: user.id).contains(where: \.state.active)
+    }
+  }
+
+  /// For a user without a factor whom the policy obliges to enrol one: the deadline until which
+  /// the password alone still lets them in (`.some(nil)`: passed, or none). nil: not obliged, or
+  /// the user has a factor.
+  func enrolmentDue(_ user: UserRecord, _ account: AccountRecord) throws(VerifierError) -> Int64?? {
+    guard try !hasFactor(user) else { return nil }
+    let policy = try storeCall { () throws(StoreError) in try store.loginPolicy() }
+    switch policy.mandatoryFor {
+    case .nobody: return nil
+    case .everyone: break
+    case .group(let group): if !account.groups.contains(group) { return nil }
+    }
+    if let deadline = policy.deadline, now < deadline { return .some(deadline) }
+    return .some(nil)
+  }
+}
+
+/// Runs blocking work (a store's calls, a password hash) on a thread of its own, so that an async
+/// caller parks no thread of its task pool.
+func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws(VerifierError) -> T)
+  async throws(VerifierError)
+  -> T
+{
+  let result = await withCheckedContinuation {
+    (continuation: CheckedContinuation<Result<T, VerifierError>, Never>) in
+    DispatchQueue.global().async {
+      continuation.resume(returning: Result { () throws(VerifierError) in try body() })
+    }
+  }
+  return try result.get()
 }
 
 /// Account password hashes: PBKDF2-HMAC-SHA256 with a 16-byte random salt, written as
