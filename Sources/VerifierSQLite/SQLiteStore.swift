@@ -500,22 +500,24 @@ extension SQLiteStore {
   /// What `parts` of the user named `name` hold, read inside the writer's transaction.
   static func snapshot(_ db: Database, _ name: String, _ parts: SnapshotParts) throws -> VerificationSnapshot?
   {
-    guard
-      let user = try Row.fetchOne(
-        db.cachedStatement(sql: "SELECT id, name FROM users WHERE name = ?"), arguments: [name]
-      ).map({ UserRecord(id: $0[0], name: $0[1]) })
-    else { return nil }
-    var snapshot = VerificationSnapshot(user: user)
+    // One statement reads the user, their tokens and whether they have phone apps (most have none,
+    // so the phone apps' own read is usually spared).
+    let rows = try Row.fetchAll(
+      db.cachedStatement(
+        sql: """
+          SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
+          FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+          WHERE u.name = ? ORDER BY f.id
+          """), arguments: [name])
+    guard let first = rows.first else { return nil }
+    var snapshot = VerificationSnapshot(user: UserRecord(id: first[0], name: first[1]))
+    let id = snapshot.user.id
     if parts.contains(.tokens) {
-      snapshot.tokens = try Row.fetchAll(
-        db.cachedStatement(
-          sql: "SELECT \(factorColumns) FROM hotp_factors f WHERE f.user_id = ? ORDER BY f.id"),
-        arguments: [user.id]
-      ).map { try factor($0) }
+      snapshot.tokens = try rows.filter { !$0.hasNull(atIndex: 3) }.map { try factor($0, at: 3) }
     }
-    if parts.contains(.phoneApps) { snapshot.phoneApps = try totpFactors(db, userID: user.id) }
-    if parts.contains(.attempts) { snapshot.attempts = try attempts(db, userID: user.id) }
-    if parts.contains(.recoveryCodes) { snapshot.recoveryCodes = try recoveryCodes(db, userID: user.id) }
+    if parts.contains(.phoneApps) && first[2] { snapshot.phoneApps = try totpFactors(db, userID: id) }
+    if parts.contains(.attempts) { snapshot.attempts = try attempts(db, userID: id) }
+    if parts.contains(.recoveryCodes) { snapshot.recoveryCodes = try recoveryCodes(db, userID: id) }
     return snapshot
   }
 
