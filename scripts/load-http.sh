@@ -78,6 +78,16 @@ serve() {
 
 figure() { grep -E '^\{"requests"' || echo '{"error": "wrk printed no figures"}'; }
 
+# CPU time a process has used, in clock ticks (user + system), and per request of a wrk figure:
+# steadier than a rate on a shared machine, to compare two builds.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_per_request() { # TICKS_BEFORE TICKS_AFTER FIGURE
+  local requests
+  requests=$(echo "$3" | sed -nE 's/.*"requests": ([0-9]+).*/\1/p')
+  [ -n "$requests" ] && [ "$requests" -gt 0 ] || { echo "n/a"; return; }
+  echo $(( ($2 - $1) * 1000000 / $(getconf CLK_TCK) / requests ))
+}
+
 # wrk with the verify script: CONNECTIONS DURATION URL FOLDER FILE_OFFSET (a warm-up when
 # DURATION is WARMUP: its figures are dropped, and the next run carries on with the next codes).
 load() {
@@ -95,8 +105,10 @@ echo "== SQLite, one node, $connections connections, $duration" >&2
 serve "$work/sqlite-node" --db "$work/load.sqlite" --key-file "$work/master.key"
 port=$(cat "$work/sqlite-node.port")
 load "$connections" warmup "http://127.0.0.1:$port" "$work/sqlite" 0
+before=$(ticks "${pids[-1]}")
 sqlite=$(load "$connections" "$duration" "http://127.0.0.1:$port" "$work/sqlite" 0 | figure)
 echo "sqlite_one_node: $sqlite"
+echo "sqlite_node_cpu_us_per_request: $(cpu_per_request "$before" "$(ticks "${pids[-1]}")" "$sqlite")"
 # Let the node finish (its last checkpoint included) before the PostgreSQL figures are taken.
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
@@ -112,10 +124,14 @@ serve "$work/node-b" --postgres "$url" --key-file "$work/master.key" --threads 1
 port_a=$(cat "$work/node-a.port")
 port_b=$(cat "$work/node-b.port")
 for phase in warmup "$duration"; do
+  before=$(( $(ticks "${pids[-2]}") + $(ticks "${pids[-1]}") ))
   load "$pg_connections" "$phase" "http://127.0.0.1:$port_a" "$work/pg-bodies" 0 >"$work/wrk-a.txt" &
   wrk_a=$!
   load "$pg_connections" "$phase" "http://127.0.0.1:$port_b" "$work/pg-bodies" 2 >"$work/wrk-b.txt"
   wait "$wrk_a"
 done
+after=$(( $(ticks "${pids[-2]}") + $(ticks "${pids[-1]}") ))
 echo "postgres_node_a: $(figure <"$work/wrk-a.txt")"
 echo "postgres_node_b: $(figure <"$work/wrk-b.txt")"
+both=$(( $(figure <"$work/wrk-a.txt" | sed -nE 's/.*"requests": ([0-9]+).*/\1/p') + $(figure <"$work/wrk-b.txt" | sed -nE 's/.*"requests": ([0-9]+).*/\1/p') ))
+echo "postgres_nodes_cpu_us_per_request: $(cpu_per_request "$before" "$after" "{\"requests\": $both}")"
