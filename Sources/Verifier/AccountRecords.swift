@@ -52,7 +52,7 @@ public struct TOTPFactorRecord: Sendable, Equatable {
   }
 }
 
-/// Failures of one kind of attempt (password, recovery code, application password) for a user.
+/// Consecutive failures of one ``AttemptKind`` for a user; locked at ``VerifierSettings/hardLockAfter``.
 public struct AttemptState: Sendable, Equatable {
   public var failures: Int
   public var throttledUntil: Int64?
@@ -110,9 +110,8 @@ public struct LoginPolicy: Sendable, Equatable, Codable {
 
 /// Users' factors other than hardware tokens, their account settings and the login policy.
 ///
-/// Like ``VerifierStore``, every change that decides a login is one conditional statement: a TOTP
-/// step is used by compare-and-set on the factor's version, a recovery code by
-/// `UPDATE ... WHERE used_at IS NULL`, so each is accepted exactly once under any concurrency.
+/// The decisions on these factors go through ``VerifierStore/runVerification(_:)``; what is here
+/// creates, lists and administers them (and confirms a phone app, by compare-and-set).
 public protocol AccountStore: Sendable {
   /// Stores a new, unconfirmed phone-app factor, replacing the user's earlier unconfirmed one.
   func insertTOTPFactor(

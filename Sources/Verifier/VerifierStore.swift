@@ -22,10 +22,11 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Where the verifier keeps users, factors and the audit log.
 ///
 /// Every operation is safe with many processes (and, for a shared store, many machines): nothing is
-/// read-modified-written outside the store. A factor's decision state moves only through
-/// ``compareAndSet(factorID:expectedVersion:newState:audit:)``, which a SQL store implements as
-/// one conditional UPDATE (`... WHERE id = ? AND version = ?`) in the same transaction as the audit
-/// line, so an acceptance and its record are one durable fact.
+/// read-modified-written outside the store. A decision's state moves only by conditional writes
+/// (`... WHERE id = ? AND version = ?`) in the same transaction or statement as its audit line, so
+/// an acceptance and its record are one durable fact: the code step through
+/// ``runVerification(_:)``, resynchronisation and registration through
+/// ``compareAndSet(factorID:expectedVersion:newState:audit:)``.
 public protocol VerifierStore: Sendable {
   func createUser(name: String, audit: AuditEntry) throws(StoreError) -> UserRecord
   func user(named name: String) throws(StoreError) -> UserRecord?
