@@ -8,15 +8,7 @@ import Testing
   static let start = 1_800_000_000
 
   func oathtool(_ secret: String, offset: Int = 0) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["oathtool", "--totp", "-b", secret, "-N", "@\(Self.start + offset)"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    process.waitUntilExit()
-    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
+    try OTPTokenCLITests.oathtool(secret, at: Self.start + offset)
   }
 
   @Test func phoneAppRecoveryCodesAppPasswordsAndLogin() throws {

@@ -5,23 +5,12 @@ import Testing
 /// to the same attempt accounting as threads in one. The binaries run under libfaketime with the
 /// clock stopped, so the throttle's first delay never runs out during the test.
 @Suite struct AttemptCLITests {
+  /// The stopped clock's time: 2027-01-15 08:00:00 UTC.
   static let start = 1_800_000_000
 
   /// The kinds of attempt, each on a user who has only that kind, and the command of a wrong one.
   enum Kind: String, CaseIterable {
     case token, phoneApp, recoveryCode, password, appPassword
-  }
-
-  func oathtool(_ secret: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["oathtool", "--totp", "-b", secret, "-N", "@\(Self.start)"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    process.waitUntilExit()
-    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
   /// Sets up the user of `kind` and returns the arguments of a wrong attempt.
@@ -46,7 +35,7 @@ import Testing
         try binary.run(["totp", "enroll", "--user", user, "--qr", dir + "/qr.png", "--json"]).json?["uri"]
           as? String)
       let secret = try #require(URLComponents(string: uri)?.queryItems?.first { $0.name == "secret" }?.value)
-      let right = try oathtool(secret)
+      let right = try oathtool(secret, at: Self.start)
       #expect(try binary.run(["totp", "confirm", "--user", user, right]).status == 0)
       let wrong = String(format: "%06d", (Int(right)! + 500_000) % 1_000_000)
       return ["verify", "--user", user, "--json", wrong]
@@ -72,7 +61,8 @@ import Testing
   func sixteenProcessesEvaluateNoMoreThanTheThrottleAllows(kind: Kind) throws {
     let dir = temporaryDirectory()
     let binary = Binary(
-      runtimeDirectory: dir, extra: ["OTPTOKEN_DB": dir + "/v.sqlite", "FAKETIME_DONT_FAKE_MONOTONIC": "1"],
+      runtimeDirectory: dir,
+      extra: ["OTPTOKEN_DB": dir + "/v.sqlite", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "TZ": "UTC"],
       wrapper: ["/usr/bin/faketime", "-f", "2027-01-15 08:00:00"])
     let wrong = try prepare(kind, binary, dir)
     let answers = Mutex16()
