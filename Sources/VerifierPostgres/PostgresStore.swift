@@ -207,8 +207,11 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   public func runVerification(_ job: VerificationJob) async throws -> VerificationPlan? {
     let name = job.userName
     let remembered = try recent.plan(job)
+    // The batched statement moves and reads only users without phone apps: a user remembered with
+    // some goes straight to the general path.
+    let hasPhoneApps = remembered.map { !$0.snapshot.phoneApps.isEmpty } ?? false
     do {
-      if job.reads.isSubset(of: [.tokens, .phoneApps]) {
+      if job.reads.isSubset(of: [.tokens, .phoneApps]) && !hasPhoneApps {
         let early = remembered.flatMap { $0.plan.decision.isAccepted ? $0.plan.soleTokenMove : nil }
         let result = try await moves.apply(MoveBatcher.Move(early, userName: name)).get()
         if result.moved, let plan = remembered?.plan {
