@@ -10,11 +10,11 @@ import Verifier
 /// A factor's state moves by one statement: a conditional `UPDATE ... WHERE id = $ AND version = $`
 /// whose row, if any, feeds the audit `INSERT` of the same statement, so the acceptance and its
 /// record commit together or not at all, and of any number of nodes racing on one code exactly one
-/// changes the row. Calls block the calling thread (like the SQLite store), except the hardware-only
-/// verification, which also runs as futures on the connection's event loop for callers that must
-/// not block; decided from a remembered read, it is one statement that moves the token or, when the
-/// memory was stale, reads it afresh. Verifications' compare-and-sets that arrive together share
-/// statements (``MoveBatcher``), each still standing alone. A lost connection fails the call with
+/// changes the row. Calls block the calling thread (like the SQLite store), except a verification
+/// (``runVerification(_:)``), which never parks a thread of its caller's pool; decided from a
+/// remembered read, it is one statement that moves the token or, when the memory was stale, reads
+/// it afresh. Verifications' compare-and-sets that arrive together share statements
+/// (``MoveBatcher``), each still standing alone. A lost connection fails the call with
 /// ``StoreError/unavailable(_:)``: the server rolls back whatever was not committed, and the next
 /// call connects again.
 public final class PostgresStore: VerifierStore, @unchecked Sendable {

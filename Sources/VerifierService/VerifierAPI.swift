@@ -28,9 +28,9 @@ public struct ServiceRequestContext: RequestContext {
 /// JSON; errors carry a stable code (see `openapi.json`, served at `/openapi.json`).
 ///
 /// The store API blocks, so store calls run on a thread pool of its own, never on the event loops
-/// or the cooperative pool. The hot path is the exception: a verification for a user without phone
-/// apps is awaited without a thread where the store can (SQLite's group commit, PostgreSQL's
-/// futures).
+/// or the cooperative pool. Verification and login are the exception: they are awaited, and the
+/// verifier and the stores keep their blocking work off the caller's pool themselves (SQLite's
+/// group commit, PostgreSQL's futures and threads, the password hash on a thread of its own).
 public struct VerifierAPI: Sendable {
   /// Rate limits: requests a second and burst, per client address and per user (0 turns one off).
   public struct Limits: Sendable {
