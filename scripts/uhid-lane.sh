@@ -2,7 +2,7 @@
 # The real-kernel lane: boots a small VM (virtme-ng over qemu, Debian's kernel, this machine's
 # files shared read-only) in which the simulated token becomes a real /dev/hidraw device through
 # UHID, and runs scripts/uhid-lane-guest.sh there against the driver's real hidapi back-end.
-# The build machines' own kernel has no UHID; see ../shared/reference/uhid-lane.md in the brief.
+# The build machines' own kernel has no UHID, hence the VM; README.md ("As a real kernel device") says more.
 #
 #   scripts/uhid-lane.sh [OTPTOKEN_BINARY]     default .build/debug/otptoken
 #

@@ -1,8 +1,8 @@
 import OTPWire
 
-/// The reference trace of Yubico's host library (yubikit 5.9.2) driving a token
-/// (shared/reference/yubikit-trace.txt): the SET reports it wrote for each command, in order, and
-/// the answers of the trace's token. Shared by the codec, firmware and driver tests.
+/// A trace recorded from Yubico's host library (yubikit 5.9.2) driving a token: the SET reports
+/// it wrote for each command, in order, and the answers of the trace's token. Shared by the codec,
+/// firmware and driver tests.
 public enum TraceVectors {
   public static let key = [UInt8]("12345678901234567890".utf8)
 
