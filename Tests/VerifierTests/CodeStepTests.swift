@@ -1,7 +1,8 @@
 import Foundation
 import OneTimePassword
+import StoreFixtures
 import Testing
-import Verifier
+@testable import Verifier
 
 /// One user and every kind of attempt, on a store of each kind, for the code step and the attempt
 /// accounting: a token ("1", RFC 4226 key), a confirmed phone app, recovery codes, an account
@@ -305,5 +306,35 @@ extension Fixture {
     #expect(try await f.accounts.verify(user: "alice", code: Fixture.wrongCode(token)).reason == .wrongCode)
     let after = try f.accounts.factorSummary(user: "alice")
     #expect(after.tokens[0].failures == 1 && after.phoneApps[0].failures == 1)
+  }
+}
+
+@Suite struct SubmittedCodeTests {
+  /// The byte-level fast path answers only where the general parse gives the same code.
+  @Test func fastPathAgreesWithTheGeneralParse() throws {
+    var rng = SystemRandomNumberGenerator()
+    let symbols = Array("0123456789  --a\t")
+    var fast = 0
+    for _ in 0..<20_000 {
+      let text = String(
+        (0..<Int.random(in: 0...11, using: &rng)).map { _ in symbols.randomElement(using: &rng)! })
+      let general = try? SubmittedCode.parsed(text)
+      if let code = SubmittedCode.digits(text.utf8) {
+        fast += 1
+        #expect(general == .digits(code), "\(text.debugDescription)")
+      }
+      #expect((try? SubmittedCode(text)) == general, "\(text.debugDescription)")
+    }
+    #expect(fast > 100)
+  }
+
+  @Test func digitCodesAsPeopleTypeThem() throws {
+    #expect(try SubmittedCode("755 224") == .digits(OTPCode(value: 755_224, digits: 6)))
+    #expect(try SubmittedCode("0755-2241") == .digits(OTPCode(value: 7_552_241, digits: 8)))
+    #expect(try SubmittedCode(" 755224\n") == .digits(OTPCode(value: 755_224, digits: 6)))
+    #expect(try SubmittedCode("ABCD-2345") == .recovery("abcd2345"))
+    #expect(throws: VerifierError.self) { try SubmittedCode("75522") }
+    #expect(throws: VerifierError.self) { try SubmittedCode("755224123") }
+    #expect(try SubmittedCode("23456789") == .digits(OTPCode(value: 23_456_789, digits: 8)))
   }
 }
