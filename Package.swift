@@ -8,6 +8,7 @@ let package = Package(
   platforms: [.macOS(.v14)],
   products: [
     .executable(name: "otptoken", targets: ["otptoken"]),
+    .executable(name: "otptoken-dev", targets: ["otptoken-dev"]),
     .library(name: "OTPWire", targets: ["OTPWire"]),
     .library(name: "OneTimePassword", targets: ["OneTimePassword"]),
     .library(name: "TokenSimulator", targets: ["TokenSimulator"]),
@@ -45,10 +46,10 @@ let package = Package(
       ],
       path: "firmware-sim/Sources/TokenFirmware"
     ),
-    // Host platform, in-process simulated token and the socket daemon.
+    // Host platform, the in-process back-end of the device protocol and the socket daemon.
     .target(
       name: "TokenSimulator",
-      dependencies: ["TokenFirmware", "OTPWire", "VirtualHID"],
+      dependencies: ["TokenFirmware", "OTPWire", "VirtualHID", "TokenTransport"],
       path: "firmware-sim/Sources/TokenSimulator"
     ),
     // Linux UHID's packed event structure as functions over bytes; reached from TokenSimulatorUHID only.
@@ -63,15 +64,13 @@ let package = Package(
     .systemLibrary(
       name: "CHIDAPI", pkgConfig: "hidapi-hidraw", providers: [.apt(["libhidapi-dev"])]),
     .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
-    // The device transport protocol, the socket and in-process back-ends, hot-plug debouncing.
-    .target(
-      name: "TokenTransport", dependencies: ["OTPWire", "VirtualHID", "TokenFirmware", "TokenSimulator"]),
+    // The device transport protocol, the simulated tokens' socket back-end, hot-plug debouncing.
+    .target(name: "TokenTransport", dependencies: ["OTPWire", "VirtualHID"]),
     // Real tokens: hidapi (hidraw) and libusb hot-plug events.
     .target(name: "HIDAPITransport", dependencies: ["CHIDAPI", "CLibUSB", "TokenTransport", "OTPWire"]),
-    // Token sessions as Yubico's host libraries run them, and discovery across back-ends.
-    .target(
-      name: "TokenDriver",
-      dependencies: ["OTPWire", "OneTimePassword", "TokenTransport", "HIDAPITransport"]),
+    // Token sessions as Yubico's host libraries run them, and discovery across the back-ends given
+    // to it (no C library: the command line adds hidapi).
+    .target(name: "TokenDriver", dependencies: ["OTPWire", "OneTimePassword", "TokenTransport"]),
     // The shared verifier: users, factors, the decision engine, the storage protocol, sealing.
     .target(
       name: "Verifier",
@@ -129,13 +128,25 @@ let package = Package(
       ]
     ),
     .executableTarget(name: "otptoken", dependencies: ["OTPTokenCLI"]),
+    // Tools for the project's developers, kept out of the user's command: `otptoken-dev bench`
+    // and `otptoken-dev load-prepare`.
+    .target(
+      name: "OTPTokenDevTools",
+      dependencies: [
+        "OTPTokenCLI", "Verifier", "VerifierSQLite", "OneTimePassword",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(name: "otptoken-dev", dependencies: ["OTPTokenDevTools"]),
 
     // The yubikit reference trace as test vectors, shared by the codec, firmware and driver tests.
-    .target(name: "WireVectors", dependencies: ["OTPWire"], path: "Tests/WireVectors"),
+    .target(
+      name: "WireVectors", dependencies: ["OTPWire"], path: "Tests/WireVectors",
+      resources: [.copy("yubikit-trace.txt")]),
     .testTarget(name: "OTPWireTests", dependencies: ["OTPWire", "WireVectors"]),
     .testTarget(
       name: "OneTimePasswordTests",
-      dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]
+      dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")],
+      resources: [.copy("Vectors")]
     ),
     .testTarget(name: "VirtualHIDTests", dependencies: ["VirtualHID"]),
     .testTarget(name: "QRCodeTests", dependencies: ["QRCode"]),
@@ -143,11 +154,33 @@ let package = Package(
     .target(name: "TestScratch", path: "Tests/TestScratch"),
     // The throw-away PostgreSQL server of `make test`, shared by the suites that need one.
     .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
+    // Every store kind a suite runs against (memory, SQLite, PostgreSQL when a server is up), and
+    // a verifier fixture with one user and one token.
+    .target(
+      name: "StoreFixtures",
+      dependencies: [
+        "Verifier", "VerifierSQLite", "VerifierPostgres", "OneTimePassword", "PostgresTestSupport",
+        "TestScratch",
+      ],
+      path: "Tests/StoreFixtures"),
     .testTarget(
       name: "VerifierTests",
+      dependencies: ["Verifier", "VerifierSQLite", "OneTimePassword", "StoreFixtures"]),
+    .testTarget(
+      name: "VerifierSQLiteTests",
+      dependencies: ["VerifierSQLite", "Verifier", "OneTimePassword", "StoreFixtures"]),
+    .testTarget(
+      name: "VerifierPostgresTests",
       dependencies: [
-        "Verifier", "VerifierSQLite", "VerifierPostgres", "SeedImport", "OneTimePassword",
-        "PostgresTestSupport", "TestScratch", .product(name: "PostgresNIO", package: "postgres-nio"),
+        "VerifierPostgres", "Verifier", "OneTimePassword", "StoreFixtures", "PostgresTestSupport",
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+      ]),
+    .testTarget(
+      name: "SeedImportTests",
+      dependencies: [
+        "SeedImport", "Verifier", "OneTimePassword", "StoreFixtures",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "CryptoExtras", package: "swift-crypto"),
       ],
       resources: [.copy("PSKC")]),
     .testTarget(
@@ -163,13 +196,20 @@ let package = Package(
         "otptoken", "Verifier", "VerifierPostgres", "OneTimePassword", "PostgresTestSupport", "TestScratch",
       ]),
     // Runs the built binary as a user would.
-    .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken", "TestScratch"]),
+    .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken", "otptoken-dev", "TestScratch"]),
+    // The driver against simulated tokens alone: no hidapi, no libusb.
     .testTarget(
       name: "TokenDriverTests",
       dependencies: [
-        "TokenDriver", "TokenTransport", "HIDAPITransport", "TokenSimulator", "TokenFirmware", "OTPWire",
-        "OneTimePassword", "WireVectors", "TestScratch",
-      ]),
+        "TokenDriver", "TokenTransport", "TokenSimulator", "TokenFirmware", "OTPWire", "OneTimePassword",
+        "VirtualHID", "WireVectors", "TestScratch",
+      ],
+      resources: [.copy("Transcripts")]),
+    .testTarget(name: "TokenTransportTests", dependencies: ["TokenTransport"]),
+    .testTarget(
+      name: "EnrollmentTests",
+      dependencies: ["Enrollment", "TokenDriver", "TokenTransport", "TokenSimulator", "Verifier", "OTPWire"]),
+    .testTarget(name: "HIDAPITransportTests", dependencies: ["HIDAPITransport"]),
     .testTarget(
       name: "TokenFirmwareTests",
       dependencies: ["TokenFirmware", "OTPWire", "OneTimePassword", "WireVectors"],

@@ -1,9 +1,9 @@
-import HIDAPITransport
 import OTPWire
 import TokenTransport
 
-/// Finds tokens across back-ends (real ones through hidapi, simulated ones through sockets or in
-/// this process) and opens the one the user means.
+/// Finds tokens across the back-ends it is given (hidapi, simulated tokens' sockets, tokens in
+/// this process) and opens the one the user means. Which back-ends exist is the caller's choice, so
+/// the driver itself needs no C library.
 public struct TokenDiscovery: Sendable {
   public var backends: [any DeviceBackend]
   public var clock: any DriverClock
@@ -11,18 +11,6 @@ public struct TokenDiscovery: Sendable {
   public init(backends: [any DeviceBackend], clock: any DriverClock = SystemDriverClock()) {
     self.backends = backends
     self.clock = clock
-  }
-
-  /// hidapi for real tokens plus the simulated tokens' sockets (explicit ones and those under
-  /// `$XDG_RUNTIME_DIR/otptoken/`).
-  public static func standard(
-    sockets: [String] = [], socketDirectory: String? = SocketBackend.defaultDirectory, hidapi: Bool = true,
-    extraProducts: [(vendor: UInt16, product: UInt16)] = []
-  ) -> TokenDiscovery {
-    var backends: [any DeviceBackend] = []
-    if hidapi { backends.append(HIDAPIBackend(extraProducts: extraProducts)) }
-    backends.append(SocketBackend(paths: sockets, searchDirectory: socketDirectory))
-    return TokenDiscovery(backends: backends)
   }
 
   /// Every token visible now, and what went wrong with back-ends that could not look.

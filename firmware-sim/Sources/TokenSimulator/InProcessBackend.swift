@@ -1,6 +1,6 @@
 import OTPWire
 import TokenFirmware
-import TokenSimulator
+import TokenTransport
 
 /// Simulated tokens in this process, reached through the same device protocol as real ones.
 public struct InProcessBackend: DeviceBackend {
