@@ -32,14 +32,12 @@ demo: setup
 
 # A benchmark, not a test: release build, figures printed as JSON (see docs/performance.md).
 bench: setup
-	$(SWIFT) build -c release --product otptoken
-	.build/release/otptoken bench --tokens 100000 --seconds 5 --json
+	$(SWIFT) build -c release --product otptoken-dev
+	.build/release/otptoken-dev bench --tokens 100000 --seconds 5 --json
 
-# Man pages from the command tree (swift-argument-parser's generate-manual), one per command.
+# Man pages from the command tree, one per command, with the exit statuses (scripts/man.sh).
 man: setup
-	mkdir -p docs/man
-	$(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page \
-		--output-directory docs/man --authors "the otptoken developers"
+	@bash scripts/man.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests firmware-sim

@@ -2,7 +2,7 @@
 # HTTP load figures (docs/performance.md): wrk against `otptoken serve` on loopback, release build.
 #   1. SQLite, one node.
 #   2. PostgreSQL (a throw-away cluster), two nodes on one database, one wrk per node.
-# Every request is a fresh, valid code (otptoken load-prepare), so the figures are acceptances:
+# Every request is a fresh, valid code (otptoken-dev load-prepare), so the figures are acceptances:
 # durable counter moves with their audit lines. Each measurement follows a warm-up of WARMUP
 # (default 4s; 0s for none) with the same users and further codes, so it shows a running service
 # (connections open, statements prepared, the users seen before) rather than its first seconds.
@@ -43,7 +43,10 @@ if ! command -v wrk >/dev/null; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
 fi
-# BIN: a binary to measure instead of this tree's release build (to compare two builds).
+# BIN: an `otptoken` to measure instead of this tree's release build (to compare two builds); the
+# users and requests are always prepared by this tree's `otptoken-dev load-prepare`.
+swift build -c release --product otptoken-dev >/dev/null
+prepare=".build/release/otptoken-dev load-prepare"
 bin=${BIN:-}
 if [ -z "$bin" ]; then
   swift build -c release --product otptoken >/dev/null
@@ -100,7 +103,7 @@ load() {
 }
 
 echo "== SQLite, one node, $connections connections, $duration" >&2
-"$bin" load-prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes "$(codes_for 8000 2 30)" \
+$prepare --db "$work/load.sqlite" --key-file "$work/master.key" --users "$users" --codes "$(codes_for 8000 2 30)" \
   --threads 2 --out "$work/sqlite" 2>/dev/null
 serve "$work/sqlite-node" --db "$work/load.sqlite" --key-file "$work/master.key"
 port=$(cat "$work/sqlite-node.port")
@@ -117,7 +120,7 @@ echo "== PostgreSQL, two nodes, $pg_connections connections each, $duration" >&2
 url=$(bash scripts/postgres.sh start "$work/pg")
 psql -X -q -d "$url" -c "CREATE DATABASE load" >/dev/null
 url=${url/\/postgres\?/\/load?}
-"$bin" load-prepare --postgres "$url" --key-file "$work/master.key" --users "$users" --codes "$(codes_for 2000 4 20)" --threads 4 \
+$prepare --postgres "$url" --key-file "$work/master.key" --users "$users" --codes "$(codes_for 2000 4 20)" --threads 4 \
   --out "$work/pg-bodies" 2>/dev/null
 serve "$work/node-a" --postgres "$url" --key-file "$work/master.key" --threads 16
 serve "$work/node-b" --postgres "$url" --key-file "$work/master.key" --threads 16

@@ -96,7 +96,8 @@ check "the driver read the typed code from hidraw" "j['ok'] and j['code']=='7552
 # 5. Register the token to a user (a fresh secret into slot 2, confirmed by a press), then verify.
 db=(--db "$work/verifier.sqlite" --key-file "$work/master.key")
 "$bin" user add --user alice "${db[@]}" >/dev/null 2>&1 || fail "user add: $("$bin" user add --user alice "${db[@]}" 2>&1)"
-"$bin" register --user alice --device "$node" --timeout 30 "${db[@]}" >"$work/register.out" 2>"$work/register.err" &
+# Slot 2 holds step 4's key, which the verifier never saw: overwriting it takes --force.
+"$bin" register --user alice --device "$node" --timeout 30 --force "${db[@]}" >"$work/register.out" 2>"$work/register.err" &
 registering=$!
 if wait_for 200 grep -q "press the token's button" "$work/register.err"; then
   "$bin" sim press --socket "$work/press.sock" --slot 2 >/dev/null 2>&1

@@ -1,5 +1,5 @@
 -- wrk script for POST /v1/verify: each thread sends the bodies of its own file (from
--- `otptoken load-prepare`), in order, and counts accepted and refused answers. A thread starts
+-- `otptoken-dev load-prepare`), in order, and counts accepted and refused answers. A thread starts
 -- where the last run on that file stopped (FOLDER/position-N), so a warm-up run does not use up
 -- the codes of the measured one.
 -- Usage: wrk -t T -c C -d 10s -s scripts/wrk-verify.lua URL -- FOLDER [THREAD_OFFSET]

@@ -18,26 +18,31 @@ public struct BatchEnrollment: Sendable {
     self.report = report
   }
 
-  /// What happens, for the person at the desk.
+  /// What happens, for the person at the desk. `position` counts the list's users from 1, those
+  /// done in earlier runs included, so "3 of 10" means two are done.
   public enum Event: Sendable {
-    case waitingForToken(user: String)
-    case alreadyEnrolled(serial: String, detail: String)
-    case enrolled(user: String, serial: String)
+    case waitingForToken(user: String, position: Int, total: Int)
+    case waitingForPress(user: String, serial: String)
+    case skipped(serial: String, detail: String)
+    case enrolled(user: String, serial: String, position: Int, total: Int)
     case failed(user: String, serial: String?, detail: String)
     case finished(enrolled: Int, remaining: Int)
   }
 
-  /// Enrols `users` in order (those the report shows done are skipped), one token per arrival.
+  /// Enrols `users` in order (those the report shows done are skipped), one token per arrival. A
+  /// token whose slot holds a credential the verifier never saw is skipped unless `overwrite`.
   public func run(
-    users: [String], events: AsyncStream<USBEvent>, progress: @escaping @Sendable (Event) -> Void
+    users: [String], events: AsyncStream<USBEvent>, overwrite: Bool = false,
+    progress: @escaping @Sendable (Event) -> Void
   ) async throws {
     var done = try report.completed()
     var pending = users.filter { done.users[$0] == nil }
+    let total = users.count
     guard let first = pending.first else {
       progress(.finished(enrolled: 0, remaining: 0))
       return
     }
-    progress(.waitingForToken(user: first))
+    progress(.waitingForToken(user: first, position: total - pending.count + 1, total: total))
     let watcher = DeviceWatcher(scan: { discovery.devices().found })
     var enrolled = 0
     for await change in watcher.changes(events: events) {
@@ -54,26 +59,42 @@ public struct BatchEnrollment: Sendable {
         continue
       }
       if let owner = done.serials[serial] {
-        progress(
-          .alreadyEnrolled(serial: serial, detail: "enrolled for \(owner) in this run; plug in a new token"))
+        progress(.skipped(serial: serial, detail: "enrolled for \(owner) in this run; plug in a new token"))
         continue
       }
       do {
         try registration.verifier.checkRegistration(serial: serial, user: user, replace: false)
-        let outcome = try registration.register(user: user, session: session, source: "enroll")
+        if !overwrite, session.status.configState.isValid(registration.slot),
+          try !registration.verifier.knows(serial: serial)
+        {
+          progress(
+            .skipped(
+              serial: serial,
+              detail:
+                "slot \(registration.slot) holds a credential otptoken did not write; plug in another token, or run again with --force to overwrite it"
+            ))
+          continue
+        }
+        let outcome = try registration.register(user: user, session: session, source: "enroll") { step in
+          if case .waitingForPress = step { progress(.waitingForPress(user: user, serial: serial)) }
+        }
         try report.append(user: user, serial: serial, status: "enrolled", detail: "")
         done.users[user] = serial
         done.serials[serial] = user
         pending.removeFirst()
         enrolled += 1
-        progress(.enrolled(user: outcome.user, serial: serial))
+        progress(.enrolled(user: outcome.user, serial: serial, position: total - pending.count, total: total))
       } catch let error as VerifierError {
-        progress(.alreadyEnrolled(serial: serial, detail: "\(error); plug in a new token"))
+        progress(.skipped(serial: serial, detail: "\(error); plug in a new token"))
       } catch {
         try report.append(user: user, serial: serial, status: "failed", detail: "\(error)")
         progress(.failed(user: user, serial: serial, detail: "\(error)"))
       }
-      if let next = pending.first { progress(.waitingForToken(user: next)) } else { break }
+      if let next = pending.first {
+        progress(.waitingForToken(user: next, position: total - pending.count + 1, total: total))
+      } else {
+        break
+      }
     }
     progress(.finished(enrolled: enrolled, remaining: pending.count))
   }

@@ -17,6 +17,11 @@ extension HOTPVerifier {
     }
   }
 
+  /// Whether the verifier holds a record of the token `serial`: registered, pending or imported.
+  public func knows(serial: String) throws(VerifierError) -> Bool {
+    try storeCall({ () throws(StoreError) in try store.hotpFactor(serial: serial) }) != nil
+  }
+
   /// Stores a freshly programmed token for `name`, unconfirmed until ``confirm(serial:user:code:source:)``,
   /// replacing any earlier registration of the same serial by the same user in one transaction.
   public func storeRegistration(

@@ -21,7 +21,7 @@ import Testing
     case .token:
       var root = URL(fileURLWithPath: #filePath)
       for _ in 0..<2 { root.deleteLastPathComponent() }
-      let file = root.appendingPathComponent("VerifierTests/PSKC/rfc6030-figure3.pskcxml").path
+      let file = root.appendingPathComponent("SeedImportTests/PSKC/rfc6030-figure3.pskcxml").path
       #expect(try binary.run(add).status == 0)
       #expect(try binary.run(["import", file]).status == 0)
       // RFC 4226 key, 8 digits: counters 0 and 1 prove the token.

@@ -1,7 +1,8 @@
 import Foundation
 import TestScratch
 
-/// Runs the built `otptoken` as a user would and captures what it printed and its exit status.
+/// Runs the built `otptoken` (or `otptoken-dev`) as a user would and captures what it printed and
+/// its exit status.
 struct Binary {
   struct Result {
     let status: Int32
@@ -12,19 +13,31 @@ struct Binary {
     }
   }
 
-  static var path: String {
-    if let path = ProcessInfo.processInfo.environment["OTPTOKEN_BIN"] { return path }
+  static var path: String { path(of: "otptoken") }
+
+  /// A built executable of this package: from the folder of `$OTPTOKEN_BIN` if set, else the
+  /// debug build.
+  static func path(of tool: String) -> String {
+    if let path = ProcessInfo.processInfo.environment["OTPTOKEN_BIN"] {
+      return (path as NSString).deletingLastPathComponent + "/" + tool
+    }
     var root = URL(fileURLWithPath: #filePath)
     for _ in 0..<3 { root.deleteLastPathComponent() }
-    return root.appendingPathComponent(".build/debug/otptoken").path
+    return root.appendingPathComponent(".build/debug/" + tool).path
   }
+
+  /// The executable run: `otptoken` unless told otherwise.
+  var tool = "otptoken"
 
   let environment: [String: String]
   /// A command the binary runs under (faketime), if any.
   let wrapper: [String]
 
-  init(runtimeDirectory: String, extra: [String: String] = [:], wrapper: [String] = []) {
+  init(
+    runtimeDirectory: String, extra: [String: String] = [:], wrapper: [String] = [], tool: String = "otptoken"
+  ) {
     self.wrapper = wrapper
+    self.tool = tool
     var environment = ProcessInfo.processInfo.environment
     environment["XDG_RUNTIME_DIR"] = runtimeDirectory
     environment.removeValue(forKey: "OTPTOKEN_DB")
@@ -35,14 +48,18 @@ struct Binary {
 
   /// Runs the binary to its end; `input`, if given, is its standard input.
   func run(_ arguments: [String], input: String? = nil) throws -> Result {
-    let process = Process()
     if let launcher = wrapper.first {
-      process.executableURL = URL(fileURLWithPath: launcher)
-      process.arguments = Array(wrapper.dropFirst()) + [Self.path] + arguments
-    } else {
-      process.executableURL = URL(fileURLWithPath: Self.path)
-      process.arguments = arguments
+      return try run(
+        executable: launcher, Array(wrapper.dropFirst()) + [Self.path(of: tool)] + arguments, input: input)
     }
+    return try run(executable: Self.path(of: tool), arguments, input: input)
+  }
+
+  /// Runs any program in the binary's environment (a wrapper around it, for instance) to its end.
+  func run(executable: String, _ arguments: [String], input: String? = nil) throws -> Result {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
     process.environment = environment
     let out = Pipe()
     let err = Pipe()

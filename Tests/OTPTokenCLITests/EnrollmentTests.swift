@@ -60,7 +60,9 @@ import Testing
   @Test func interruptedRunResumesWithoutProgrammingATokenTwice() throws {
     let desk = try Desk()
     var (enroll, log) = try desk.startEnrollment()
-    #expect(try desk.plug("111", until: "enrolled for carol", log: log))
+    #expect(try desk.plug("111", until: "[1/3] token 111 enrolled for carol", log: log), "\(log.text)")
+    #expect(log.text.contains("[1/3] plug in a token for carol"))
+    #expect(log.text.contains("token 111 programmed for carol: hold its button for 3 to 5 seconds now"))
     kill(enroll.processIdentifier, SIGKILL)  // the run is interrupted
     enroll.waitUntilExit()
     let carolCode = try desk.code(of: "111")
@@ -68,8 +70,9 @@ import Testing
     (enroll, log) = try desk.startEnrollment()
     // Carol's token plugged in again: recognised, not reprogrammed.
     #expect(try desk.plug("111", until: "token 111: enrolled for carol", log: log), "\(log.text)")
-    #expect(try desk.plug("222", until: "enrolled for dan", log: log), "\(log.text)")
-    #expect(try desk.plug("333", until: "enrolled for erin", log: log), "\(log.text)")
+    #expect(log.text.contains("[2/3] plug in a token for dan"))  // resumed after the one done
+    #expect(try desk.plug("222", until: "[2/3] token 222 enrolled for dan", log: log), "\(log.text)")
+    #expect(try desk.plug("333", until: "[3/3] token 333 enrolled for erin", log: log), "\(log.text)")
     for _ in 0..<100 where enroll.isRunning { usleep(100_000) }  // it ends once the list is done
     #expect(!enroll.isRunning)
     if enroll.isRunning { enroll.terminate() }

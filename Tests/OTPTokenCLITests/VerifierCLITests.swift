@@ -4,7 +4,7 @@ import Testing
 @Suite struct VerifierCLITests {
   @Test func benchRunsAndReportsEveryFigure() throws {
     let dir = temporaryDirectory()
-    let binary = Binary(runtimeDirectory: dir)
+    let binary = Binary(runtimeDirectory: dir, tool: "otptoken-dev")
     let result = try binary.run([
       "bench", "--tokens", "50", "--seconds", "0.2", "--clients", "2", "--directory", dir, "--json",
     ])
@@ -25,7 +25,7 @@ import Testing
     let db = ["--db", dir + "/v.sqlite"]
     var root = URL(fileURLWithPath: #filePath)
     for _ in 0..<2 { root.deleteLastPathComponent() }
-    let file = root.appendingPathComponent("VerifierTests/PSKC/rfc6030-figure3.pskcxml").path
+    let file = root.appendingPathComponent("SeedImportTests/PSKC/rfc6030-figure3.pskcxml").path
     #expect(try binary.run(["user", "add", "--user", "alice"] + db).status == 0)
     #expect(try binary.run(["user", "add", "--user", "alice"] + db).status == 1)
     #expect(try binary.run(["import", file] + db).status == 0)

@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
 import HIDAPITransport
-import TokenDriver
-import TokenTransport
-
 #if canImport(Glibc)
   import Glibc
 #endif

@@ -8,7 +8,7 @@ import VerifierSQLite
 /// PostgreSQL database shared by several machines, else the SQLite file `--db`, else `$OTPTOKEN_DB`,
 /// else `$XDG_DATA_HOME/otptoken/verifier.sqlite` (or `~/.local/share/...`); `--key-file`, else
 /// `$OTPTOKEN_KEY_FILE`, else a key file created next to the SQLite database with mode 0600.
-struct VerifierOptions: ParsableArguments {
+package struct VerifierOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
       "A PostgreSQL database shared by several machines, as postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or ...@/DB?host=/socket/dir); default $OTPTOKEN_POSTGRES.",
@@ -22,6 +22,8 @@ struct VerifierOptions: ParsableArguments {
   var keyFile: String?
   @Option(help: "Who is asking, for the audit log.") var source: String?
   @Option(help: "Seconds to wait for a database another process holds locked.") var lockTimeout: Double = 10
+
+  package init() {}
 
   var databasePath: String {
     if let db { return db }
@@ -46,11 +48,11 @@ struct VerifierOptions: ParsableArguments {
   }
 
   /// The whole store: users, factors, audit, account side and API keys.
-  typealias Store = Accounts.Store & ClientKeyStore
+  package typealias Store = Accounts.Store & ClientKeyStore
 
   /// Opens the store and the key ring; failures are environment errors (exit 3). With PostgreSQL
   /// the key file must be given (it is shared by every node, so it is not created implicitly).
-  func open(json: Bool, createKey: Bool = true, connections: Int = 4) throws -> (
+  package func open(json: Bool, createKey: Bool = true, connections: Int = 4) throws -> (
     store: any Store, keys: MasterKeyRing
   ) {
     do {
@@ -77,7 +79,7 @@ struct VerifierOptions: ParsableArguments {
   }
 
   /// The whole verifier: hardware tokens, phone apps, recovery codes, application passwords, login.
-  func accounts(json: Bool, connections: Int = 4) throws -> Accounts {
+  package func accounts(json: Bool, connections: Int = 4) throws -> Accounts {
     let (store, keys) = try open(json: json, connections: connections)
     let hotp = try verifierCall(json: json) { () throws(VerifierError) in
       try HOTPVerifier(store: store, keys: keys)
@@ -94,7 +96,7 @@ struct VerifierOptions: ParsableArguments {
 }
 
 /// Runs a verifier call, mapping its errors to the documented exit statuses.
-func verifierCall<T>(json: Bool, _ body: () throws(VerifierError) -> T) throws -> T {
+package func verifierCall<T>(json: Bool, _ body: () throws(VerifierError) -> T) throws -> T {
   do { return try body() } catch { throw failure(error, json: json) }
 }
 
@@ -135,79 +137,4 @@ func report(_ decision: Decision, user: String, json: Bool) throws {
     Output.stderr(text)
   }
   if !decision.isAccepted { throw ExitCode(ExitStatus.refused.rawValue) }
-}
-
-struct VerifyCommand: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "verify",
-    abstract: "Decide one code for a user (any of the user's factors). Exit 0 accepted, 1 refused.",
-    discussion: """
-      A one-time code of any of the user's tokens and phone apps (spaces and dashes are ignored),
-      or a recovery code (xxxx-xxxx). Each code is accepted at most once, by any number of
-      processes sharing the database.
-
-      Examples:
-        otptoken verify --user alice 755224
-        otptoken verify --user alice '755 224'
-        otptoken verify --user alice k7mq-3xpa
-      """)
-  @OptionGroup var verifier: VerifierOptions
-  @Option(help: "The user.") var user: String
-  @Argument(help: "The code: 6 to 8 digits, or a recovery code.") var code: String?
-  @Flag(help: "Read codes from standard input, one per line; print one JSON decision per line.")
-  var stdin = false
-  @Flag(help: "Print one JSON object.") var json = false
-
-  func validate() throws {
-    guard (code == nil) == stdin else { throw ValidationError("give either a CODE or --stdin") }
-  }
-
-  func run() async throws {
-    let accounts = try verifier.accounts(json: json || stdin)
-    guard let code else { return try await stream(accounts) }
-    let decision = try await verifierCall(json: json) { () async throws(VerifierError) in
-      try await accounts.verify(user: user, code: code, source: verifier.source)
-    }
-    try report(decision, user: user, json: json)
-  }
-
-  /// One decision per input line, each flushed before the next line is read.
-  func stream(_ engine: Accounts) async throws {
-    while let line = readLine(strippingNewline: true) {
-      do {
-        Output.json(
-          DecisionAnswer(try await engine.verify(user: user, code: line, source: verifier.source), user: user)
-        )
-      } catch {
-        Output.json(["user": user, "result": "error", "reason": error.description])
-        if case .store = error { throw ExitCode(ExitStatus.environment.rawValue) }
-      }
-    }
-  }
-}
-
-struct ResyncCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "resync",
-    abstract: "Resynchronise a user's hardware token from two consecutive codes.",
-    discussion: """
-      Searches forward from the stored counter (10,000 presses by default) for the two codes in a row.
-
-      Example:
-        otptoken resync --user alice 287082 359152
-      """)
-  @OptionGroup var verifier: VerifierOptions
-  @Option(help: "The user.") var user: String
-  @Option(help: "The token's serial, if the user has several.") var serial: String?
-  @Argument(help: "A code.") var first: String
-  @Argument(help: "The code of the next press.") var second: String
-  @Flag(help: "Print one JSON object.") var json = false
-
-  func run() throws {
-    let engine = try verifier.verifier(json: json)
-    let decision = try verifierCall(json: json) { () throws(VerifierError) in
-      try engine.resync(user: user, serial: serial, codes: (first, second), source: verifier.source)
-    }
-    try report(decision, user: user, json: json)
-  }
 }

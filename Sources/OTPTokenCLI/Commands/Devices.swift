@@ -4,30 +4,6 @@ import HIDAPITransport
 import TokenDriver
 import TokenTransport
 
-/// Options every command that finds tokens shares.
-struct DeviceOptions: ParsableArguments {
-  @Option(help: "A simulated token's socket (repeatable).") var socket: [String] = []
-  @Option(help: "Also accept this USB vendor:product as a token, e.g. 20a0:4287 (repeatable).")
-  var product: [String] = []
-  @Flag(help: "Do not look for real tokens through hidapi.") var noHidapi = false
-  @Option(help: "Folder of simulated tokens' sockets (default: $XDG_RUNTIME_DIR/otptoken).")
-  var socketDir: String?
-
-  func discovery(json: Bool) throws -> TokenDiscovery {
-    var extra: [(vendor: UInt16, product: UInt16)] = []
-    for pair in product {
-      let parts = pair.split(separator: ":")
-      guard parts.count == 2, let v = UInt16(parts[0], radix: 16), let p = UInt16(parts[1], radix: 16) else {
-        throw CLIFailure(.usage, "--product takes vendor:product in hex, like 1050:0407", json: json)
-      }
-      extra.append((v, p))
-    }
-    return TokenDiscovery.standard(
-      sockets: socket, socketDirectory: socketDir ?? SocketBackend.defaultDirectory, hidapi: !noHidapi,
-      extraProducts: extra)
-  }
-}
-
 struct DevicesCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "devices",

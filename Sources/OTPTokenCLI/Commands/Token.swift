@@ -11,42 +11,6 @@ struct TokenCommand: ParsableCommand {
     subcommands: [TokenInfo.self, TokenHOTP.self, TokenRead.self, TokenDelete.self, TokenSwap.self])
 }
 
-/// Which token to use, and how to reach it.
-struct TokenSelection: ParsableArguments {
-  @OptionGroup var devices: DeviceOptions
-  @Option(help: "The token's serial number.") var serial: UInt32?
-  @Option(help: "The token's hidraw path or socket path.") var device: String?
-
-  func session(json: Bool) throws -> TokenSession {
-    var options = devices
-    if let device, device.hasSuffix(".sock") || !device.hasPrefix("/dev/") { options.socket.append(device) }
-    do {
-      return try options.discovery(json: json).select(serial: serial, path: device)
-    } catch let error as DriverError {
-      throw CLIFailure(error.isEnvironmental ? .environment : .refused, error.description, json: json)
-    }
-  }
-}
-
-/// Runs a driver call, turning its errors into documented exit statuses.
-func driver<T>(json: Bool, _ body: () throws(DriverError) -> T) throws -> T {
-  do { return try body() } catch {
-    switch error {
-    case .invalidArgument: throw CLIFailure(.usage, error.description, json: json)
-    case .refused, .unreadablePress: throw CLIFailure(.refused, error.description, json: json)
-    default: throw CLIFailure(.environment, error.description, json: json)
-    }
-  }
-}
-
-func parseAccessCode(_ hex: String?, json: Bool) throws -> AccessCode {
-  guard let hex else { return .none }
-  guard let bytes = [UInt8](hex: hex), let code = try? AccessCode(bytes: bytes) else {
-    throw CLIFailure(.usage, "an access code is 12 hex digits (6 bytes)", json: json)
-  }
-  return code
-}
-
 struct TokenInfo: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "info", abstract: "Show a token's serial, firmware and which slots are programmed.",
@@ -77,40 +41,41 @@ struct TokenHOTP: ParsableCommand {
     abstract: "Program an OATH-HOTP secret into a slot.",
     discussion: """
       A fresh random 20-byte secret is generated unless --key is given; it is printed once, so a
-      verifier can be seeded with it (`otptoken register` does both steps and prints nothing).
+      verifier can be seeded with it (`otptoken register` does both steps and prints nothing). A slot
+      that is already programmed is overwritten only after a yes at a terminal, or with --force.
 
-      Example:
+      Examples:
         otptoken token hotp --socket /tmp/token.sock --slot 2 --digits 6
+        otptoken token hotp --slot 1 --key "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP" --force
       """)
   @OptionGroup var selection: TokenSelection
   @Option(help: "Slot 1 (short press) or 2 (long press).") var slot: Int = 2
-  @Option(help: "The 20-byte secret in hex (default: fresh random).") var key: String?
+  @Option(help: "The 20-byte secret, in base32 as otptoken prints it or in hex (default: fresh random).")
+  var key: String?
   @Option(help: "6 or 8 digits.") var digits: Int = 6
   @Option(help: "Initial moving factor (multiple of 16).") var imf: UInt32 = 0
   @Flag(help: "Type the standard token identifier (ubhe + serial) before the code.") var tokenId = false
   @Flag(help: "Do not press Enter after the code.") var noEnter = false
   @Option(help: "The slot's current access code (12 hex digits).") var accessCode: String?
   @Option(help: "Protect the slot with this new access code (12 hex digits).") var newAccessCode: String?
+  @Flag(help: "Overwrite a programmed slot without asking.") var force = false
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() throws {
     guard let slot = Slot(rawValue: slot) else {
       throw CLIFailure(.usage, "--slot must be 1 or 2", json: json)
     }
-    let secret: OTPSecret
-    if let key {
-      guard let bytes = [UInt8](hex: key), bytes.count == 20 else {
-        throw CLIFailure(.usage, "--key must be 40 hex digits (20 bytes)", json: json)
-      }
-      secret = OTPSecret(bytes: bytes)
-    } else {
-      secret = .random(count: 20)
-    }
+    let secret = try key.map { try Self.secret($0, json: json) } ?? .random(count: 20)
     let current = try parseAccessCode(accessCode, json: json)
     let new = try parseAccessCode(newAccessCode, json: json)
     let session = try selection.session(json: json)
     defer { session.device.close() }
     let serial = try driver(json: json) { () throws(DriverError) in try session.serial() }
+    if session.status.configState.isValid(slot) {
+      try askBeforeDestroying(
+        "Slot \(slot) of token \(serial) is programmed; overwriting it destroys its credential for good.",
+        force: force, json: json)
+    }
     let settings = HOTPSlotSettings(
       key: secret.bytes, digits: digits, initialMovingFactor: imf,
       tokenID: tokenId ? HOTPSlotSettings.standardTokenID(serial: serial) : [], appendCR: !noEnter,
@@ -127,6 +92,15 @@ struct TokenHOTP: ParsableCommand {
       Output.stderr("Programmed slot \(slot) of token \(serial) (\(digits) digits, counter \(imf)).")
       Output.stdout("secret (base32): \(secret.groupedBase32)")
     }
+  }
+
+  /// A 20-byte secret typed as 40 hex digits or as base32 (spaces, dashes and case forgiven).
+  static func secret(_ text: String, json: Bool) throws -> OTPSecret {
+    if let bytes = [UInt8](hex: text), bytes.count == 20 { return OTPSecret(bytes: bytes) }
+    if let secret = try? OTPSecret(base32: text), secret.bytes.count == 20 { return secret }
+    throw CLIFailure(
+      .usage, "--key must be 20 bytes: 32 base32 characters (as otptoken prints them) or 40 hex digits",
+      json: json)
   }
 }
 
@@ -157,10 +131,16 @@ struct TokenRead: ParsableCommand {
 struct TokenDelete: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "delete", abstract: "Delete a slot's configuration.",
-    discussion: "Example:\n  otptoken token delete --socket /tmp/token.sock --slot 2")
+    discussion: """
+      Asks first at a terminal; elsewhere (scripts, --json) it needs --force.
+
+      Example:
+        otptoken token delete --socket /tmp/token.sock --slot 2 --force
+      """)
   @OptionGroup var selection: TokenSelection
   @Option(help: "Slot 1 or 2.") var slot: Int
   @Option(help: "The slot's current access code (12 hex digits).") var accessCode: String?
+  @Flag(help: "Delete without asking.") var force = false
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() throws {
@@ -170,6 +150,10 @@ struct TokenDelete: ParsableCommand {
     let code = try parseAccessCode(accessCode, json: json)
     let session = try selection.session(json: json)
     defer { session.device.close() }
+    let serial = try driver(json: json) { () throws(DriverError) in try session.serial() }
+    try askBeforeDestroying(
+      "Delete the configuration of slot \(slot) of token \(serial)? Its credential is gone for good.",
+      force: force, json: json)
     try driver(json: json) { () throws(DriverError) in try session.delete(slot: slot, currentAccessCode: code)
     }
     if json {
@@ -183,13 +167,23 @@ struct TokenDelete: ParsableCommand {
 struct TokenSwap: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "swap", abstract: "Exchange the two slots' configurations.",
-    discussion: "Example:\n  otptoken token swap --socket /tmp/token.sock")
+    discussion: """
+      Asks first at a terminal; elsewhere (scripts, --json) it needs --force.
+
+      Example:
+        otptoken token swap --socket /tmp/token.sock --force
+      """)
   @OptionGroup var selection: TokenSelection
+  @Flag(help: "Swap without asking.") var force = false
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() throws {
     let session = try selection.session(json: json)
     defer { session.device.close() }
+    let serial = try driver(json: json) { () throws(DriverError) in try session.serial() }
+    try askBeforeDestroying(
+      "Swap the two slots of token \(serial)? A long press will type what a short press typed.", force: force,
+      json: json)
     try driver(json: json) { () throws(DriverError) in try session.swapSlots() }
     if json { Output.json(["ok": true]) } else { Output.stderr("Swapped the slots.") }
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import OTPTokenCLI
 import Foundation
 import OneTimePassword
 import Verifier
@@ -16,7 +17,7 @@ struct LoadPrepareCommand: ParsableCommand {
       apart, so concurrent requests never race on one token and every request is a fresh, valid code.
 
       Example:
-        otptoken load-prepare --db /tmp/load.sqlite --users 10000 --codes 20 --threads 2 --out /tmp/load
+        otptoken-dev load-prepare --db /tmp/load.sqlite --users 10000 --codes 20 --threads 2 --out /tmp/load
       """)
   @OptionGroup var verifier: VerifierOptions
   @Option(help: "Users (one token each).") var users = 10_000

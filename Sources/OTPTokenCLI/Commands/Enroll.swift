@@ -13,8 +13,8 @@ struct EnrollCommand: AsyncParsableCommand {
       "Batch enrolment: program and assign tokens plugged in one after another to the users of a list.",
     discussion: """
       For each user of --users (a CSV file whose first column is the user name), in order: plug in a
-      token, it is programmed with a fresh secret and assigned to that user, a press confirms it,
-      and the outcome is written to --report (a CSV journal, synced line by line) before the next
+      token, it is programmed with a fresh secret and assigned to that user, a press confirms it
+      (the command says when, and counts "[3/10]" through the list), and the outcome is written to --report (a CSV journal, synced line by line) before the next
       token. Interrupted runs resume from the report: users done are skipped, and a token already
       enrolled is never programmed again.
 
@@ -31,6 +31,9 @@ struct EnrollCommand: AsyncParsableCommand {
   @Option(help: "Digits: 6 or 8.") var digits = 6
   @Option(help: "Seconds to wait for each confirming press.") var timeout = 60
   @Option(help: "Seconds between scans where there are no hot-plug events (simulated tokens).") var poll = 1.0
+  @Flag(
+    help: "Overwrite a slot holding a credential otptoken did not write (otherwise the token is skipped).")
+  var force = false
   @Flag(help: "Print one JSON object per event.") var json = false
 
   func run() async throws {
@@ -70,19 +73,27 @@ struct EnrollCommand: AsyncParsableCommand {
     }
     let json = self.json
     do {
-      try await batch.run(users: names, events: events) { event in
+      let press = slot == .two ? "hold its button for 3 to 5 seconds" : "touch its button"
+      try await batch.run(users: names, events: events, overwrite: force) { event in
         switch event {
-        case .waitingForToken(let user):
+        case .waitingForToken(let user, let position, let total):
           json
-            ? Output.json(["event": "waiting", "user": user]) : Output.stderr("plug in a token for \(user)…")
-        case .alreadyEnrolled(let serial, let detail):
+            ? Output.json(["event": "waiting", "user": user, "position": position, "total": total])
+            : Output.stderr("[\(position)/\(total)] plug in a token for \(user)…")
+        case .waitingForPress(let user, let serial):
+          json
+            ? Output.json(["event": "press", "user": user, "serial": serial])
+            : Output.stderr("token \(serial) programmed for \(user): \(press) now to confirm…")
+        case .skipped(let serial, let detail):
           json
             ? Output.json(["event": "skipped", "serial": serial, "detail": detail])
             : Output.stderr("token \(serial): \(detail)")
-        case .enrolled(let user, let serial):
+        case .enrolled(let user, let serial, let position, let total):
           json
-            ? Output.json(["event": "enrolled", "user": user, "serial": serial])
-            : Output.stderr("token \(serial) enrolled for \(user); unplug it")
+            ? Output.json([
+              "event": "enrolled", "user": user, "serial": serial, "position": position, "total": total,
+            ])
+            : Output.stderr("[\(position)/\(total)] token \(serial) enrolled for \(user); unplug it")
         case .failed(let user, let serial, let detail):
           json
             ? Output.json(["event": "failed", "user": user, "serial": serial ?? "", "detail": detail])

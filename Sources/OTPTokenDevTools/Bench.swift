@@ -1,4 +1,5 @@
 import ArgumentParser
+import OTPTokenCLI
 import Foundation
 import OneTimePassword
 import Verifier
@@ -16,7 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
       one code step every caller uses.
 
       Example:
-        otptoken bench --tokens 100000 --seconds 5 --json
+        otptoken-dev bench --tokens 100000 --seconds 5 --json
       """)
 
   @Option(help: "Tokens in the database.") var tokens = 100_000
@@ -43,7 +44,7 @@ struct BenchCommand: AsyncParsableCommand {
     figures["clients"] = clients
     #if DEBUG
       figures["build"] = "debug"
-      Output.stderr("otptoken bench: this is a debug build; use `make bench` (release) for real figures")
+      Output.stderr("otptoken-dev bench: this is a debug build; use `make bench` (release) for real figures")
     #else
       figures["build"] = "release"
     #endif
@@ -176,7 +177,8 @@ struct BenchCommand: AsyncParsableCommand {
     guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_setaffinity") else { return }
     let setAffinity = unsafeBitCast(symbol, to: SetAffinity.self)
     if setAffinity(0, MemoryLayout<cpu_set_t>.size, &set) != 0 {
-      Output.stderr("otptoken bench: could not pin to \(cores) core(s); figures are for the whole machine")
+      Output.stderr(
+        "otptoken-dev bench: could not pin to \(cores) core(s); figures are for the whole machine")
     }
   }
 

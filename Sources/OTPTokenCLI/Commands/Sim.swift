@@ -3,11 +3,10 @@ import Foundation
 import OTPWire
 import TokenFirmware
 import TokenSimulator
-
+import VirtualHID
 #if os(Linux)
   import TokenSimulatorUHID
 #endif
-import VirtualHID
 
 #if canImport(Glibc)
   import Glibc

@@ -1,0 +1,3 @@
+import OTPTokenDevTools
+
+await DevToolsCommand.runMain()
