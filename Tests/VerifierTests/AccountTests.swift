@@ -1,6 +1,7 @@
 import Foundation
 import OneTimePassword
 import Synchronization
+import StoreFixtures
 import Testing
 import Verifier
 import VerifierSQLite

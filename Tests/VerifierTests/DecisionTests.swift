@@ -1,9 +1,10 @@
 import Foundation
 import OneTimePassword
+import StoreFixtures
 import Testing
 import Verifier
 
-/// The decision table of verifier.md, against every store.
+/// The decision table of docs/verifier.md, against every store.
 @Suite struct DecisionTests {
   @Test(arguments: StoreKind.allCases)
   func everyOffsetInTheWindowIsAccepted(kind: StoreKind) async throws {

@@ -3,6 +3,7 @@ import OneTimePassword
 import PostgresNIO
 import PostgresTestSupport
 import Synchronization
+import StoreFixtures
 import Testing
 import Verifier
 @testable import VerifierPostgres

@@ -1,6 +1,7 @@
 import Foundation
 import OneTimePassword
 import Synchronization
+import StoreFixtures
 import Testing
 import Verifier
 @testable import VerifierSQLite
@@ -74,39 +75,6 @@ struct SharedDatabase {
     accounts = Accounts(store: store, hotp: try HOTPVerifier(store: store, keys: keys))
     generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
     try seedAlice(store, keys)
-  }
-}
-
-/// "alice" with the RFC 4226 token, serial 1, counter 0.
-func seedAlice(_ store: any VerifierStore, _ keys: MasterKeyRing) throws {
-  let user = try store.createUser(name: "alice", audit: Fixture.audit("user-add"))
-  _ = try store.insertHOTPFactor(
-    NewHOTPFactor(
-      userID: user.id, serial: "1", digits: 6, algorithm: .sha1,
-      sealedSecret: keys.seal(rfcKey, context: HOTPVerifier.sealingContext(serial: "1")), counter: 0,
-      active: true),
-    audit: Fixture.audit("register"))
-}
-
-/// Sends each of alice's first `rounds` codes from `callers` tasks at once: exactly one may win.
-func raceEachCode(_ accounts: Accounts, rounds: Int, callers: Int = 16) async throws {
-  let generator = try HOTPGenerator(secret: OTPSecret(bytes: rfcKey))
-  for round in 0..<rounds {
-    let code = generator.code(counter: UInt64(round)).text
-    let answers = await withTaskGroup(of: Result<Bool, any Error>.self) { group in
-      for _ in 0..<callers {
-        group.addTask {
-          do { return .success(try await accounts.verify(user: "alice", code: code).isAccepted) } catch {
-            return .failure(error)
-          }
-        }
-      }
-      return await group.reduce(into: []) { $0.append($1) }
-    }
-    let accepted = answers.filter { (try? $0.get()) == true }.count
-    let errors = answers.compactMap { if case .failure(let error) = $0 { "\(error)" } else { nil } }
-    #expect(accepted == 1, "round \(round)")
-    #expect(errors.isEmpty, "\(Set(errors))")
   }
 }
 
