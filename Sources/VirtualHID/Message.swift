@@ -133,11 +133,18 @@ public struct VirtualHIDDeviceInfo: Codable, Sendable, Hashable {
   public var product: String
   /// The HID report descriptor in hex.
   public var reportDescriptor: String
+  /// The version of the wire format the token speaks; absent means 1.
+  public var wire: Int?
+
+  /// The version of the wire format this module speaks.
+  public static let wireVersion = 1
 
   public init(
     vendorId: UInt16, productId: UInt16, release: UInt16, usagePage: UInt16, usage: UInt16,
-    serial: String, manufacturer: String, product: String, reportDescriptor: String
+    serial: String, manufacturer: String, product: String, reportDescriptor: String,
+    wire: Int? = VirtualHIDDeviceInfo.wireVersion
   ) {
+    self.wire = wire
     self.vendorId = vendorId
     self.productId = productId
     self.release = release

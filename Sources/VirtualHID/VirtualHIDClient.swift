@@ -57,14 +57,23 @@ public final class VirtualHIDClient {
     }
   }
 
-  /// How the token presents itself.
+  /// How the token presents itself; a token speaking another version of the wire format is
+  /// refused.
   public func info() throws(VirtualHIDError) -> VirtualHIDDeviceInfo {
     let payload = try request(VirtualHIDMessage(.getInfo))
+    let info: VirtualHIDDeviceInfo
     do {
-      return try JSONDecoder().decode(VirtualHIDDeviceInfo.self, from: Data(payload))
+      info = try JSONDecoder().decode(VirtualHIDDeviceInfo.self, from: Data(payload))
     } catch {
       throw .unexpectedAnswer("INFO is not the expected JSON object")
     }
+    let version = info.wire ?? 1
+    guard version == VirtualHIDDeviceInfo.wireVersion else {
+      throw .unexpectedAnswer(
+        "the token speaks version \(version) of the wire format; this client speaks \(VirtualHIDDeviceInfo.wireVersion)"
+      )
+    }
+    return info
   }
 
   /// Writes one 8-byte feature report.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import VirtualHID
@@ -41,5 +42,45 @@ import Testing
     var truncated = VirtualHIDDecoder()
     truncated.append([0x02, 0, 0, 8, 1, 2])
     #expect(try truncated.next() == nil)
+  }
+}
+
+@Suite struct WireVersionTests {
+  /// A one-shot token that answers GET_INFO with `json`, on a socket in a fresh folder.
+  func serve(_ json: String) throws -> (path: String, done: Thread) {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vhid-\(UUID().uuidString)")
+      .path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let path = folder + "/t.sock"
+    let listener = try UnixSocket.listen(path: path)
+    let thread = Thread {
+      let fd = accept(listener, nil, nil)
+      defer {
+        close(fd)
+        close(listener)
+        try? FileManager.default.removeItem(atPath: folder)
+      }
+      _ = try? UnixSocket.read(fd)
+      try? UnixSocket.writeAll(fd, VirtualHIDMessage(.info, payload: Array(json.utf8)).bytes)
+    }
+    thread.start()
+    return (path, thread)
+  }
+
+  let fields = """
+    "vendorId":4176,"productId":1031,"release":1347,"usagePage":1,"usage":6,"serial":"1",
+    "manufacturer":"Yubico","product":"YubiKey","reportDescriptor":"00"
+    """
+
+  @Test func aTokenOfAnotherVersionIsRefused() throws {
+    let server = try serve("{\(fields),\"wire\":2}")
+    let client = try VirtualHIDClient(path: server.path)
+    #expect(throws: VirtualHIDError.self) { try client.info() }
+  }
+
+  @Test func aTokenWithoutTheFieldSpeaksVersionOne() throws {
+    let server = try serve("{\(fields)}")
+    let info = try VirtualHIDClient(path: server.path).info()
+    #expect(info.wire == nil && info.serial == "1")
   }
 }

@@ -38,6 +38,7 @@ final class RunningServer: @unchecked Sendable {
     #expect(info.vendorId == 0x1050 && info.productId == 0x0407 && info.serial == "12345678")
     #expect(info.usagePage == 1 && info.usage == 6 && info.release == 0x0543)
     #expect(info.reportDescriptor == OTPInterface.reportDescriptor.hexString())
+    #expect(info.wire == VirtualHIDDeviceInfo.wireVersion)
     let settings = try HOTPSlotSettings(key: Support.rfcKey).configuration()
     #expect(try Support.write(client, .configure2, settings.commandPayload()) == 1)
     #expect(try (0..<3).map { _ in try Support.press(client) } == ["755224\r", "287082\r", "359152\r"])
