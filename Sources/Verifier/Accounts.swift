@@ -118,6 +118,7 @@ public struct Accounts: Sendable {
     _ name: String, _ reads: SnapshotParts, _ source: String?,
     _ plan: @escaping @Sendable (Planner, VerificationSnapshot) throws -> VerificationPlan
   ) async throws(VerifierError) -> VerificationPlan {
+    let name = try UserName.checked(name)
     let (settings, keys, clock) = (settings, keys, hotp.clock)
     let job = VerificationJob(userName: name, reads: reads) { snapshot in
       try plan(

@@ -110,6 +110,7 @@ public struct HOTPVerifier: Sendable {
   func label(_ factor: HOTPFactorRecord) -> String { Self.label(factor) }
 
   func lookUp(_ name: String) throws(VerifierError) -> UserRecord {
+    let name = try UserName.checked(name)
     guard let user = try storeCall({ () throws(StoreError) in try store.user(named: name) }) else {
       throw .unknownUser(name)
     }

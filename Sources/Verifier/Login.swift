@@ -21,11 +21,9 @@ extension Accounts {
   // MARK: Users
 
   /// Creates a user, with an account password if given (the verifier then runs the whole login).
-  /// A name is 1 to 256 characters without line breaks or NUL.
+  /// The name is checked and normalised by ``UserName/checked(_:)``.
   public func createUser(name: String, password: String? = nil, source: String? = nil) throws(VerifierError) {
-    guard !name.isEmpty, name.count <= 256, !name.contains(where: { $0.isNewline || $0 == "\0" }) else {
-      throw .invalidInput("a user name is 1 to 256 characters without line breaks")
-    }
+    let name = try UserName.checked(name)
     if let password, password.isEmpty || password.utf8.count > 1024 {
       throw .invalidInput("a password is 1 to 1024 bytes")
     }
@@ -114,6 +112,7 @@ extension Accounts {
   public func login(
     user name: String, password: String?, code: String?, checkPassword: Bool = true, source: String? = nil
   ) async throws(VerifierError) -> LoginOutcome {
+    let name = try UserName.checked(name)
     let found = try await offloaded { () throws(VerifierError) in
       try storeCall { () throws(StoreError) -> (UserRecord, AccountRecord)? in
         guard let user = try store.user(named: name) else { return nil }

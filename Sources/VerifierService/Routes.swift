@@ -80,13 +80,13 @@ extension VerifierAPI {
         return try Self.json(["user": body.name], status: .created)
       },
       Route(method: .get, path: "/v1/users/{user}/factors", scope: .admin) { _, context in
-        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
         return try Self.json(
           try await blocking { () throws(VerifierError) in try accounts.factorSummary(user: user) })
       },
       Route(method: .post, path: "/v1/users/{user}/tokens", scope: .admin) { request, context in
         let body = try await Self.decode(TwoCodesBody.self, request, context)
-        let (hotp, user, source) = (accounts.hotp, try context.parameters.require("user"), source(context))
+        let (hotp, user, source) = (accounts.hotp, try Self.pathParameter(context, "user"), source(context))
         guard let serial = body.serial else {
           throw APIError(.badRequest, "invalid_input", "give the token's serial")
         }
@@ -98,8 +98,8 @@ extension VerifierAPI {
       },
       Route(method: .delete, path: "/v1/users/{user}/tokens/{serial}", scope: .admin) { _, context in
         let (hotp, source) = (accounts.hotp, source(context))
-        let user = try context.parameters.require("user")
-        let serial = try context.parameters.require("serial")
+        let user = try Self.pathParameter(context, "user")
+        let serial = try Self.pathParameter(context, "serial")
         try await blocking { () throws(VerifierError) in
           try hotp.remove(serial: serial, user: user, source: source)
         }
@@ -107,7 +107,7 @@ extension VerifierAPI {
       },
       Route(method: .post, path: "/v1/users/{user}/resync", scope: .admin) { request, context in
         let body = try await Self.decode(TwoCodesBody.self, request, context)
-        let (hotp, user, source) = (accounts.hotp, try context.parameters.require("user"), source(context))
+        let (hotp, user, source) = (accounts.hotp, try Self.pathParameter(context, "user"), source(context))
         let codes = try Self.pair(body.codes)
         let decision = try await blocking { () throws(VerifierError) in
           try hotp.resync(user: user, serial: body.serial, codes: codes, source: source)
@@ -115,13 +115,13 @@ extension VerifierAPI {
         return try Self.json(DecisionAnswer(decision, user: user))
       },
       Route(method: .post, path: "/v1/users/{user}/unlock", scope: .admin) { _, context in
-        let (accounts, user, source) = (accounts, try context.parameters.require("user"), source(context))
+        let (accounts, user, source) = (accounts, try Self.pathParameter(context, "user"), source(context))
         try await accounts.unlock(user: user, source: source)
         return try Self.json(["user": user, "result": "unlocked"])
       },
       Route(method: .post, path: "/v1/users/{user}/totp", scope: .admin) { request, context in
         let body = try await Self.decode(IssuerBody.self, request, context)
-        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
         let uri = try await blocking { () throws(VerifierError) in
           try accounts.enrollTOTP(user: user, issuer: body.issuer ?? "otptoken")
         }
@@ -130,21 +130,21 @@ extension VerifierAPI {
       },
       Route(method: .post, path: "/v1/users/{user}/totp/confirm", scope: .admin) { request, context in
         let body = try await Self.decode(CodeBody.self, request, context)
-        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
         let decision = try await blocking { () throws(VerifierError) in
           try accounts.confirmTOTP(user: user, code: body.code)
         }
         return try Self.json(DecisionAnswer(decision, user: user))
       },
       Route(method: .post, path: "/v1/users/{user}/recovery-codes", scope: .admin) { _, context in
-        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
         let codes = try await blocking { () throws(VerifierError) in try accounts.newRecoveryCodes(user: user)
         }
         return try Self.json(["codes": codes], status: .created)
       },
       Route(method: .post, path: "/v1/users/{user}/app-passwords", scope: .admin) { request, context in
         let body = try await Self.decode(NameBody.self, request, context)
-        let (accounts, user) = (accounts, try context.parameters.require("user"))
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
         let password = try await blocking { () throws(VerifierError) in
           try accounts.addAppPassword(user: user, label: body.name)
         }
@@ -152,8 +152,8 @@ extension VerifierAPI {
       },
       Route(method: .delete, path: "/v1/users/{user}/app-passwords/{name}", scope: .admin) { _, context in
         let accounts = accounts
-        let user = try context.parameters.require("user")
-        let name = try context.parameters.require("name")
+        let user = try Self.pathParameter(context, "user")
+        let name = try Self.pathParameter(context, "name")
         try await blocking { () throws(VerifierError) in
           try accounts.revokeAppPassword(user: user, label: name)
         }
@@ -225,6 +225,15 @@ extension VerifierAPI {
       throw APIError(.serviceUnavailable, "store_unavailable", "the store does not answer", retryAfter: 1)
     }
     return try Self.json(["status": "ready"])
+  }
+
+  /// A path parameter, percent-decoded (`/v1/users/Jos%C3%A9/...` names José); a malformed
+  /// escape is bad input.
+  static func pathParameter(_ context: ServiceRequestContext, _ name: String) throws -> String {
+    guard let raw = context.parameters.get(name), let decoded = raw.removingPercentEncoding else {
+      throw APIError(.badRequest, "invalid_input", "the path's \(name) is not valid percent-encoded UTF-8")
+    }
+    return decoded
   }
 
   static func pair(_ codes: [String]) throws -> (String, String) {

@@ -40,7 +40,12 @@ struct EnrollCommand: AsyncParsableCommand {
     guard let text = try? String(contentsOfFile: users, encoding: .utf8) else {
       throw CLIFailure(.usage, "cannot read the users file \(users)", json: json)
     }
-    let names = enrollmentUsers(from: text)
+    var names: [String] = []
+    for (line, name) in enrollmentUsers(from: text).enumerated() {
+      do { names.append(try UserName.checked(name)) } catch {
+        throw CLIFailure(.usage, "\(users), user \(line + 1): \(error)", json: json)
+      }
+    }
     guard !names.isEmpty else { throw CLIFailure(.usage, "\(users) lists no user", json: json) }
     guard let slot = Slot(rawValue: slot) else {
       throw CLIFailure(.usage, "--slot must be 1 or 2", json: json)

@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import Verifier
+
+@testable import VerifierService
+
+/// User names as they arrive over HTTP: refused when they hide a control character, decoded from
+/// the path, and never able to grow the per-user limiter past its bound.
+@Suite struct NameTests {
+  @Test func aNameWithNULIsRefusedAndChargesNobody() async throws {
+    let f = try ServiceFixture()
+    let (key, store) = (f.verifyOnly, f.store)
+    try await f.test { client in
+      for name in ["alice\\u0000x", "alice\\n", "alice\\t"] {
+        let body = json(#"{"user": "\#(name)", "code": "000000"}"#)
+        try await client.execute(uri: "/v1/verify", method: .post, headers: bearer(key), body: body) {
+          response in
+          #expect(response.status == .badRequest, "\(name)")
+          #expect(errorCode(response) == "invalid_input")
+        }
+      }
+    }
+    let alice = try #require(try store.hotpFactor(serial: "4226"))
+    #expect(alice.state.failures == 0)
+    #expect(try store.auditEntries(user: "alice", limit: 10).allSatisfy { $0.result != "refused" })
+  }
+
+  @Test func pathParametersArePercentDecoded() async throws {
+    let f = try ServiceFixture()
+    let admin = f.admin
+    try await f.test { client in
+      for (name, path) in [("José", "Jos%C3%A9"), ("eve space", "eve%20space"), ("50%off", "50%25off")] {
+        let body = json(#"{"name": "\#(name)"}"#)
+        try await client.execute(uri: "/v1/users", method: .post, headers: bearer(admin), body: body) {
+          response in
+          #expect(response.status == .created, "\(name)")
+        }
+        try await client.execute(uri: "/v1/users/\(path)/factors", method: .get, headers: bearer(admin)) {
+          response in
+          #expect(response.status == .ok, "\(name)")
+          #expect(object(response)["user"] as? String == name)
+        }
+        try await client.execute(uri: "/v1/users/\(path)/unlock", method: .post, headers: bearer(admin)) {
+          response in
+          #expect(response.status == .ok, "\(name)")
+        }
+      }
+      // The same name with its accent as a combining mark is the same user.
+      try await client.execute(uri: "/v1/users/Jose%CC%81/factors", method: .get, headers: bearer(admin)) {
+        response in
+        #expect(response.status == .ok)
+      }
+      try await client.execute(uri: "/v1/users/bad%ZZ/factors", method: .get, headers: bearer(admin)) {
+        response in
+        #expect(response.status == .badRequest)
+        #expect(errorCode(response) == "invalid_input")
+      }
+    }
+  }
+
+  /// 25,000 distinct names of 16 KB each: the table keeps at most `capacity` keys of 16 bytes.
+  @Test func thePerUserLimiterIsBoundedWhateverNamesArrive() {
+    let limiter = RateLimiter(rate: 1, burst: 5, capacity: 1_000, now: { 0 })
+    let padding = String(repeating: "x", count: 16_384)
+    for index in 0..<25_000 { _ = limiter.take("\(index)\(padding)") }
+    #expect(limiter.count <= 1_000)
+    #expect(MemoryLayout<RateLimiter.Key>.size == 16)
+    // The limit still holds for a name seen before: its bucket is there, empty after a burst.
+    for _ in 0..<5 { #expect(limiter.take("mallory") == nil) }
+    #expect(limiter.take("mallory") != nil)
+  }
+}
+
+@Suite struct UserNameTests {
+  @Test func oneNormalisationAndNoControlCharacters() throws {
+    #expect(try UserName.checked("alice") == "alice")
+    #expect(try UserName.checked("eve space") == "eve space")
+    #expect(try UserName.checked("Jose\u{301}") == "Jos\u{E9}")
+    #expect(try UserName.checked(String(repeating: "é", count: 256)).count == 256)
+    for bad in ["", "alice\u{0}x", "a\nb", "a\tb", "a\u{7F}", "a\u{85}b", String(repeating: "a", count: 257)]
+    {
+      #expect(throws: VerifierError.self, "\(bad.debugDescription)") { try UserName.checked(bad) }
+    }
+  }
+}
