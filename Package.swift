@@ -196,7 +196,9 @@ let package = Package(
         "otptoken", "Verifier", "VerifierPostgres", "OneTimePassword", "PostgresTestSupport", "TestScratch",
       ]),
     // Runs the built binary as a user would.
-    .testTarget(name: "OTPTokenCLITests", dependencies: ["otptoken", "otptoken-dev", "TestScratch"]),
+    .testTarget(
+      name: "OTPTokenCLITests",
+      dependencies: ["otptoken", "otptoken-dev", "TestScratch", "Verifier", "VerifierSQLite"]),
     // The driver against simulated tokens alone: no hidapi, no libusb.
     .testTarget(
       name: "TokenDriverTests",

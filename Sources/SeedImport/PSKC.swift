@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import OneTimePassword
+import Verifier
 
 /// Why a PSKC file was refused. Each names what is wrong and where.
 public enum PSKCError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -200,7 +201,8 @@ public struct PSKCReader: Sendable {
     if let counterElement = key.at("Data", "Counter") {
       if let plain = counterElement.child("PlainValue") {
         guard let value = UInt64(plain.trimmedText) else {
-          throw .invalidValue("Counter of key \(id) is not a number")
+          throw .invalidValue(
+            "the counter of key \(id) is not a whole number from 0 to \(HOTPState.maximumCounter)")
         }
         counter = value
       } else {
@@ -209,6 +211,11 @@ public struct PSKCReader: Sendable {
           keyID: id)
         guard bytes.count <= 8 else { throw .invalidValue("the counter of key \(id) is over 8 bytes") }
         counter = bytes.reduce(0) { $0 << 8 | UInt64($1) }
+      }
+      guard counter <= HOTPState.maximumCounter else {
+        throw .invalidValue(
+          "the counter of key \(id) is \(counter); a token's counter may be at most \(HOTPState.maximumCounter)"
+        )
       }
     }
     let serial = package.at("DeviceInfo", "SerialNo")?.trimmedText ?? id

@@ -37,8 +37,11 @@ final class XMLElement {
     parser.shouldResolveExternalEntities = false
     parser.delegate = delegate
     guard parser.parse(), let root = delegate.root else {
-      let message = parser.parserError.map { ($0 as NSError).localizedDescription } ?? "not XML"
-      throw .malformed("XML error at line \(parser.lineNumber): \(message)")
+      // Foundation on Linux names libxml2's errors only by number; say where, which a person can act on.
+      let code = parser.parserError.map { " (parser error \(($0 as NSError).code))" } ?? ""
+      throw .malformed(
+        "the file is not well-formed XML near line \(parser.lineNumber), column \(parser.columnNumber)\(code): look for an unclosed or mismatched tag, a stray < or &, or text outside the root element"
+      )
     }
     // The Linux parser reports success on a document cut off mid-way; the open elements tell.
     if let open = delegate.stack.last {

@@ -13,6 +13,10 @@ public struct UserRecord: Sendable, Equatable, Codable {
 /// The decision state of one HOTP factor: everything a verification may change, moved as one by
 /// a compare-and-set on ``version``.
 public struct HOTPState: Sendable, Equatable, Codable {
+  /// The highest counter a token may start from: 2^62, beyond any token's life, low enough that
+  /// every window above it stays inside what the stores hold (signed 64 bits) without overflow.
+  public static let maximumCounter: UInt64 = 1 << 62
+
   /// The counter the token is expected to use next.
   public var nextCounter: UInt64
   /// Consecutive failures.

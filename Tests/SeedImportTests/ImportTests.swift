@@ -136,3 +136,37 @@ import Verifier
       try await accounts.verify(user: "dave", code: generator.code(counter: 27).text).reason == .accepted)
   }
 }
+
+@Suite struct PSKCBoundaryTests {
+  let psk = Array(repeating: UInt8(0x42), count: 16)
+
+  func read(counter: UInt64) throws -> [PSKCKey] {
+    let token = PSKCWriter.Token(
+      serial: "SN", secret: Array(repeating: 7, count: 20), counter: counter, digits: 6)
+    let data = try PSKCWriter(protection: .preShared(key: psk)).document([token])
+    return try PSKCReader(decryption: .preSharedKey(psk)).read(data).keys
+  }
+
+  /// Counters beyond what a store holds (and a window above them) are refused with the bound.
+  @Test func countersAreBoundedWhereTheyEnter() throws {
+    #expect(try read(counter: HOTPState.maximumCounter).first?.counter == HOTPState.maximumCounter)
+    for counter in [HOTPState.maximumCounter + 1, 1 << 63, UInt64.max] {
+      #expect(throws: PSKCError.self, "\(counter)") { try read(counter: counter) }
+      do { _ = try read(counter: counter) } catch {
+        #expect("\(error)".contains("at most 4611686018427387904"))
+      }
+    }
+  }
+
+  @Test func brokenXMLIsDescribedByWhereItBreaks() throws {
+    let broken = Data("<KeyContainer>\n  <KeyPackage>\n  </Key>\n</KeyContainer>".utf8)
+    do {
+      _ = try PSKCReader().read(broken)
+      Issue.record("broken XML was read")
+    } catch {
+      let text = "\(error)"
+      #expect(text.contains("near line ") && text.contains("column"), "\(text)")
+      #expect(!text.contains("NSXMLParserErrorDomain"), "\(text)")
+    }
+  }
+}

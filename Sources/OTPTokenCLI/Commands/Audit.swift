@@ -29,8 +29,8 @@ struct AuditCommand: ParsableCommand {
       ]
       if let user = entry.user { row["user"] = user }
       if let factor = entry.factor { row["factor"] = factor }
-      if let before = entry.counterBefore { row["counterBefore"] = Int(before) }
-      if let after = entry.counterAfter { row["counterAfter"] = Int(after) }
+      if let before = entry.counterBefore { row["counterBefore"] = NSNumber(value: before) }
+      if let after = entry.counterAfter { row["counterAfter"] = NSNumber(value: after) }
       if let source = entry.source { row["source"] = source }
       return row
     }
