@@ -199,3 +199,17 @@ import Verifier
     #expect(entries.first { $0.reason == "accepted" }?.counterAfter == 1)
   }
 }
+
+@Suite struct RetryRoundingTests {
+  /// A wait is rounded up to whole seconds, never down to "try again in 0 s".
+  @Test func waitsRoundUpToWholeSeconds() {
+    let cases: [(Int64?, Int64?)] = [
+      (nil, nil), (0, 0), (1, 1), (999, 1), (1000, 1), (1001, 2), (900_000, 900),
+    ]
+    for (milliseconds, seconds) in cases {
+      let decision = Decision(reason: .throttled, retryAfterMilliseconds: milliseconds)
+      #expect(decision.retryAfterSeconds == seconds, "\(String(describing: milliseconds)) ms")
+      #expect(DecisionAnswer(decision, user: "alice").retryAfterSeconds == seconds)
+    }
+  }
+}
