@@ -50,10 +50,16 @@ public enum UnixSocket {
   }
 
   /// Binds and listens on `path`. A stale socket file nobody listens on is replaced; a live one is
-  /// refused so two simulators never share a path. The socket is made owner-only (0600).
+  /// refused so two simulators never share a path, and anything that is not a socket (a file, a
+  /// folder, a symbolic link) is left alone and refused. The socket is made owner-only (0600).
   public static func listen(path: String) throws(VirtualHIDError) -> Int32 {
     var address = try address(path)
-    if access(path, F_OK) == 0 {
+    var info = stat()
+    if lstat(path, &info) == 0 {
+      guard info.st_mode & S_IFMT == S_IFSOCK else {
+        throw .io(
+          "\(path) exists and is not a socket; refusing to replace it (remove it, or choose another path)")
+      }
       if let probe = try? connect(path: path) {
         close(probe)
         throw .io("another simulated token already listens on \(path)")

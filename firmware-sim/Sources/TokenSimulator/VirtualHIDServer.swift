@@ -23,6 +23,11 @@ public final class VirtualHIDServer: @unchecked Sendable {
   private let wakeWrite: Int32
   private var clients: [Int32: Client] = [:]
   private let typed: @Sendable ([KeyboardReport]) -> Void
+  /// Connections served at once; more wait in the kernel's queue until one leaves.
+  public let maximumClients: Int
+  /// How long accepting stops after the process ran out of descriptors.
+  public static let acceptPauseMilliseconds: Int32 = 100
+  private var acceptResumes = DispatchTime.now()
 
   private struct Client {
     var decoder = VirtualHIDDecoder()
@@ -33,9 +38,10 @@ public final class VirtualHIDServer: @unchecked Sendable {
   /// Binds the socket; the token is served once ``run()`` is called. `typed` also receives what
   /// each press typed (the UHID front end sends it to the kernel).
   public init(
-    socketPath: String, token: SimulatedToken,
+    socketPath: String, token: SimulatedToken, maximumClients: Int = 256,
     typed: @escaping @Sendable ([KeyboardReport]) -> Void = { _ in }
   ) throws {
+    self.maximumClients = max(1, maximumClients)
     self.socketPath = socketPath
     self.token = token
     self.typed = typed
@@ -57,11 +63,16 @@ public final class VirtualHIDServer: @unchecked Sendable {
   public var stopDescriptor: Int32 { wakeWrite }
 
   /// Serves until ``stop()``; then closes every connection and removes the socket file.
+  ///
+  /// New connections wait in the kernel's queue while ``maximumClients`` are connected, and for
+  /// ``acceptPauseMilliseconds`` after the process ran out of descriptors, instead of the loop spinning on a
+  /// listening socket it cannot accept from.
   public func run() {
     defer { shutdown() }
     while true {
+      let accepting = clients.count < maximumClients && DispatchTime.now() >= acceptResumes
       var entries = [
-        pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: listenFD, events: accepting ? Int16(POLLIN) : 0, revents: 0),
         pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
       ]
       for (fd, client) in clients {
@@ -69,7 +80,8 @@ public final class VirtualHIDServer: @unchecked Sendable {
         if !client.output.isEmpty { events |= Int16(POLLOUT) }
         entries.append(pollfd(fd: fd, events: events, revents: 0))
       }
-      let ready = poll(&entries, nfds_t(entries.count), -1)
+      let paused = clients.count < maximumClients && !accepting
+      let ready = poll(&entries, nfds_t(entries.count), paused ? Self.acceptPauseMilliseconds : -1)
       if ready < 0 {
         if errno == EINTR { continue }
         return
@@ -97,9 +109,14 @@ public final class VirtualHIDServer: @unchecked Sendable {
   }
 
   private func acceptClients() {
-    while true {
+    while clients.count < maximumClients {
       let fd = accept(listenFD, nil, nil)
-      guard fd >= 0 else { return }
+      guard fd >= 0 else {
+        if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+          acceptResumes = DispatchTime.now() + .milliseconds(Int(Self.acceptPauseMilliseconds))
+        }
+        return
+      }
       _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
       setNonBlocking(fd)
       clients[fd] = Client()

@@ -12,9 +12,9 @@ final class RunningServer: @unchecked Sendable {
   let path: String
   private let done = DispatchSemaphore(value: 0)
 
-  init(token: SimulatedToken) throws {
+  init(token: SimulatedToken, maximumClients: Int = 256) throws {
     path = Support.temporaryDirectory() + "/token.sock"
-    server = try VirtualHIDServer(socketPath: path, token: token)
+    server = try VirtualHIDServer(socketPath: path, token: token, maximumClients: maximumClients)
     let server = self.server
     let done = self.done
     Thread {
@@ -119,5 +119,42 @@ final class RunningServer: @unchecked Sendable {
     // The token and the first client are unharmed.
     #expect(try good.info().serial == "12345678")
     #expect(try Support.press(good) == "287082\r")
+  }
+}
+
+@Suite struct SocketLimitsTests {
+  /// Past the cap, a connection waits in the kernel's queue and is served once another leaves.
+  @Test func connectionsBeyondTheCapWaitTheirTurn() throws {
+    let running = try RunningServer(token: try SimulatedToken(serial: 5), maximumClients: 2)
+    defer { running.stop() }
+    let first = try VirtualHIDClient(path: running.path)
+    let second = try VirtualHIDClient(path: running.path)
+    #expect(try first.info().serial == "5" && second.info().serial == "5")
+    let third = try VirtualHIDClient(path: running.path)
+    third.answerTimeoutMilliseconds = 300
+    #expect(throws: VirtualHIDError.self) { try third.info() }  // not served while two are
+    first.close()  // the third is accepted now, and its waiting request answered
+    third.answerTimeoutMilliseconds = 5000
+    #expect(try third.info().serial == "5")
+    #expect(try second.info().serial == "5")
+  }
+
+  /// `--socket` replaces a stale socket and refuses anything else at the path.
+  @Test func onlyAStaleSocketIsReplaced() throws {
+    let folder = Support.temporaryDirectory()
+    let file = folder + "/notes.txt"
+    try "keep me".write(toFile: file, atomically: true, encoding: .utf8)
+    #expect(throws: VirtualHIDError.self) { try UnixSocket.listen(path: file) }
+    #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep me")
+    #expect(throws: VirtualHIDError.self) { try UnixSocket.listen(path: folder) }
+    let link = folder + "/link.sock"
+    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: file)
+    #expect(throws: VirtualHIDError.self) { try UnixSocket.listen(path: link) }
+    #expect(FileManager.default.fileExists(atPath: file))
+    // A socket left behind by a process that died is replaced.
+    let stale = folder + "/stale.sock"
+    close(try UnixSocket.listen(path: stale))
+    let fresh = try UnixSocket.listen(path: stale)
+    close(fresh)
   }
 }
