@@ -18,7 +18,8 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   /// Users' state as last read or written here (``runVerification(_:)``).
   let recent = RecentReads()
 
-  /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it. The log
+  /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it; the folder
+  /// must exist. The log
   /// is copied back into the file after every `writesPerCheckpoint` writes, off the writer's path
   /// (``Checkpointer``).
   public init(path: String, busyTimeout: TimeInterval = 10, writesPerCheckpoint: Int = 500) throws(StoreError)
@@ -32,15 +33,21 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.backstopPages)")
     }
     let directory = (path as NSString).deletingLastPathComponent
-    if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
-      do {
-        try FileManager.default.createDirectory(
-          atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-      } catch { throw .unavailable("cannot create \(directory): \(error.localizedDescription)") }
+    var isFolder: ObjCBool = false
+    guard
+      directory.isEmpty
+        || (FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder) && isFolder.boolValue)
+    else {
+      throw .unavailable(
+        "the folder \(directory) does not exist; create it first (the database is created in it, not the folder)"
+      )
     }
+    // Created owner-only before SQLite opens it, also through a symbolic link to a file that does
+    // not exist yet; SQLite gives its -wal and -shm files the database's mode.
     if !FileManager.default.fileExists(atPath: path) {
-      let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-      if fd >= 0 { close(fd) }
+      let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+      guard fd >= 0 else { throw .unavailable("cannot create \(path): \(String(cString: strerror(errno)))") }
+      close(fd)
     }
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
@@ -49,6 +56,13 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     let checkpointer = Checkpointer(path: path, writesPerCheckpoint: writesPerCheckpoint)
     self.checkpointer = checkpointer
     committer = GroupCommit(pool: pool) { checkpointer.committed(writes: $0) }
+  }
+
+  /// The permission bits of the database file if others than its owner may read or write it.
+  public static func openToOthers(_ path: String) -> mode_t? {
+    var info = stat()
+    guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
+    return info.st_mode & 0o777
   }
 
   /// Named migrations, applied in order, never edited once shipped.

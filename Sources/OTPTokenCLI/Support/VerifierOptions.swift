@@ -7,7 +7,12 @@ import VerifierSQLite
 /// Where the verifier's state and master key live: `--postgres` (or `$OTPTOKEN_POSTGRES`) for a
 /// PostgreSQL database shared by several machines, else the SQLite file `--db`, else `$OTPTOKEN_DB`,
 /// else `$XDG_DATA_HOME/otptoken/verifier.sqlite` (or `~/.local/share/...`); `--key-file`, else
-/// `$OTPTOKEN_KEY_FILE`, else a key file created next to the SQLite database with mode 0600.
+/// `$OTPTOKEN_KEY_FILE`, else a key file next to the SQLite database.
+///
+/// What is created, and only then: the first use of a database creates it (0600) and its key file
+/// (0600) beside it. The default folder is created (0700) if missing; a folder that was named
+/// (`--db`, `$OTPTOKEN_DB`) must exist. A database that exists without its key file is an error,
+/// never a new key, since a new key opens none of the secrets sealed so far.
 package struct VerifierOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
@@ -66,7 +71,25 @@ package struct VerifierOptions: ParsableArguments {
         }
         store = try PostgresStore(location: PostgresLocation(url: url), connections: connections)
       } else {
-        store = try SQLiteStore(path: databasePath, busyTimeout: max(0, lockTimeout))
+        let path = databasePath
+        let existed = FileManager.default.fileExists(atPath: path)
+        if existed && !FileManager.default.fileExists(atPath: keyPath) {
+          throw CLIFailure(
+            .environment,
+            "the database \(path) exists but its key file \(keyPath) does not: give the key with --key-file (or $OTPTOKEN_KEY_FILE) or restore it; a new key would open none of the secrets sealed so far",
+            json: json)
+        }
+        if db == nil, ProcessInfo.processInfo.environment["OTPTOKEN_DB"].map({ $0.isEmpty }) ?? true {
+          try? FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
+        }
+        store = try SQLiteStore(path: path, busyTimeout: max(0, lockTimeout))
+        if existed, let mode = SQLiteStore.openToOthers(path) {
+          Output.stderr(
+            "otptoken: warning: \(path) may be read by others (mode \(String(mode, radix: 8))): chmod 600 \(path)"
+          )
+        }
       }
       let keys =
         createKey ? try MasterKeyRing.loadOrCreate(path: keyPath) : try MasterKeyRing.load(path: keyPath)
