@@ -119,7 +119,16 @@ extension Accounts {
         return (user, try store.account(userID: user.id))
       }
     }
-    guard let (user, account) = found else { return .refused("unknown user") }
+    guard let (user, account) = found else {
+      // As long as a wrong password takes, and answered the same, so the answer does not say
+      // whether the name exists.
+      if checkPassword, let password {
+        let rounds = settings.passwordRounds
+        _ = try? await offloaded { () throws(VerifierError) in try PasswordHash.make(password, rounds: rounds)
+        }
+      }
+      return .refused(checkPassword ? Self.wrongCredentials : "unknown user")
+    }
     if checkPassword {
       guard let password else { return .refused("no password") }
       let charged = try await run(name, .attempts, source) { planner, snapshot in
@@ -129,7 +138,7 @@ extension Accounts {
       let via = try await offloaded { () throws(VerifierError) in
         try passwordField(user, account, password, source)
       }
-      guard let via else { return .refused("wrong password") }
+      guard let via else { return .refused(Self.wrongCredentials) }
       _ = try await run(name, .attempts, source) { planner, snapshot in planner.clear(.password, snapshot) }
       if via != "password" { return .allowed(via: via) }
     }
@@ -149,6 +158,9 @@ extension Accounts {
     guard decision.isAccepted else { return .refused(decision.reason.rawValue) }
     return .allowed(via: decision.factor ?? "code")
   }
+
+  /// The one refusal for an unknown user and a wrong password; the audit log keeps which it was.
+  public static let wrongCredentials = "wrong user name or password"
 
   /// What the password field proves, its attempt having been charged: "password", the
   /// application password "app-password:NAME", or nil (recorded as a wrong password).

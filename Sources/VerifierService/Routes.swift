@@ -181,15 +181,40 @@ extension VerifierAPI {
     try limitUser(body.user)
     let (accounts, source) = (accounts, source(context))
     let start = ContinuousClock.now
-    let decision = try await accounts.verify(user: body.user, code: body.code, source: source)
-    metrics.record(decision, duration: ContinuousClock.now - start)
+    var decision: Decision
+    var why: String
+    do {
+      decision = try await accounts.verify(user: body.user, code: body.code, source: source)
+      why = decision.reason.rawValue
+    } catch .unknownUser {
+      (decision, why) = (Decision(reason: .wrongCode), "unknown-user")
+    }
+    let elapsed = ContinuousClock.now - start
+    metrics.record(decision, duration: elapsed)
     logger.info(
       "decision",
       metadata: [
         "user": "\(body.user)", "result": "\(decision.isAccepted ? "accepted" : "refused")",
-        "reason": "\(decision.reason.rawValue)", "client": "\(source)",
+        "reason": "\(why)",
+        "client": "\(source)",
       ])
-    return try Self.json(DecisionAnswer(decision, user: body.user))
+    switch why {
+    case Decision.Reason.wrongCode.rawValue: pacing.evaluated(elapsed)
+    case "unknown-user", Decision.Reason.noFactor.rawValue:
+      try await Task.sleep(for: pacing.remaining(after: elapsed))
+    default: break
+    }
+    return try Self.json(Self.publicAnswer(decision, user: body.user))
+  }
+
+  /// What a caller is told of a decision. A wrong code, an unknown user and a user without factors
+  /// look alike ("wrong-code", no factor named), so the answer never says whether a name exists or
+  /// has factors; the log and the audit keep which it was.
+  static func publicAnswer(_ decision: Decision, user: String) -> DecisionAnswer {
+    switch decision.reason {
+    case .wrongCode, .noFactor: DecisionAnswer(Decision(reason: .wrongCode), user: user)
+    default: DecisionAnswer(decision, user: user)
+    }
   }
 
   func login(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {

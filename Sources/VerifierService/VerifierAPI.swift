@@ -50,6 +50,7 @@ public struct VerifierAPI: Sendable {
   let userLimiter: RateLimiter
   let keyCache: KeyCache
   let logger: Logger
+  let pacing = RefusalPacing()
 
   /// `threads` must be started; the caller shuts it down after the server stops.
   public init(

@@ -73,7 +73,7 @@ import Testing
     let results = answers.all
     #expect(results.count == 16 && results.allSatisfy { $0?.status == 1 })
     let reasons = results.compactMap { $0?.json?["reason"] as? String ?? $0?.json?["detail"] as? String }
-    let evaluated = reasons.filter { $0 == "wrong-code" || $0 == "wrong password" }.count
+    let evaluated = reasons.filter { $0 == "wrong-code" || $0 == "wrong user name or password" }.count
     #expect(evaluated == 5, "\(reasons)")
     #expect(reasons.filter { $0 == "throttled" }.count == 16 - evaluated)
     let audit = try #require(

@@ -85,3 +85,52 @@ import Verifier
     }
   }
 }
+
+/// What an attacker holding a verify key learns about names: nothing from the answers.
+@Suite struct UniformAnswerTests {
+  @Test func unknownUsersUsersWithoutFactorsAndWrongCodesLookAlike() async throws {
+    let f = try ServiceFixture()
+    try f.accounts.createUser(name: "nofactor")
+    let (key, store) = (f.verifyOnly, f.store)
+    try await f.test { client in
+      var answers: [String: (HTTPResponse.Status, [String: String])] = [:]
+      for user in ["alice", "nofactor", "nobody"] {
+        let body = json(#"{"user": "\#(user)", "code": "000000"}"#)
+        try await client.execute(uri: "/v1/verify", method: .post, headers: bearer(key), body: body) {
+          response in
+          var fields = object(response).compactMapValues { $0 as? String }
+          fields["user"] = nil
+          answers[user] = (response.status, fields)
+        }
+      }
+      #expect(answers["alice"]?.0 == .ok)
+      #expect(answers["alice"]?.1 == ["result": "refused", "reason": "wrong-code"])
+      for user in ["nofactor", "nobody"] {
+        #expect(answers[user]?.0 == answers["alice"]?.0, "\(user)")
+        #expect(answers[user]?.1 == answers["alice"]?.1, "\(user)")
+      }
+    }
+    // The audit log still tells an administrator what happened to the user without factors.
+    #expect(try store.auditEntries(user: "nofactor", limit: 5).contains { $0.reason == "no-factor" })
+  }
+
+  @Test func unknownUsersAndWrongPasswordsLookAlikeAtLogin() async throws {
+    let f = try ServiceFixture()
+    let key = f.verifyOnly
+    try await f.test { client in
+      var bodies: [[String: String]] = []
+      for user in ["alice", "nobody"] {
+        let body = json(#"{"user": "\#(user)", "password": "wrong"}"#)
+        try await client.execute(uri: "/v1/login", method: .post, headers: bearer(key), body: body) {
+          response in
+          #expect(response.status == .ok)
+          var fields = object(response).compactMapValues { $0 as? String }
+          fields["user"] = nil
+          bodies.append(fields)
+        }
+      }
+      #expect(bodies.count == 2 && bodies[0] == bodies[1], "\(bodies)")
+      #expect(bodies.first?["reason"] == Accounts.wrongCredentials)
+    }
+  }
+}

@@ -426,7 +426,7 @@ func errorCode(_ response: TestResponse) -> String? {
       gathered.withLock { $0 = reasons }
     }
     let answers = gathered.withLock { $0 }
-    let evaluated = answers.filter { $0 == "wrong-code" || $0 == "wrong password" }.count
+    let evaluated = answers.filter { $0 == "wrong-code" || $0 == "wrong user name or password" }.count
     #expect(answers.count == 64)
     #expect(evaluated == 5, "\(Dictionary(grouping: answers, by: { $0 }).mapValues(\.count))")
     #expect(answers.filter { $0 == "throttled" }.count == 64 - evaluated)

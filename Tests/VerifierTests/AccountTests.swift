@@ -161,11 +161,12 @@ struct AccountFixture {
     #expect(try f.accounts.appPasswords(user: "alice").first?.lastUsedAt != nil)
     #expect(
       try await f.accounts.login(user: "alice", password: "abcdefghijklmnop", code: nil)
-        == .refused("wrong password"))
+        == .refused("wrong user name or password"))
     #expect(try await attempts(f.store, "alice")[.password]?.failures == 1)
     try f.accounts.revokeAppPassword(user: "alice", label: "mail")
     #expect(
-      try await f.accounts.login(user: "alice", password: password, code: nil) == .refused("wrong password"))
+      try await f.accounts.login(user: "alice", password: password, code: nil)
+        == .refused("wrong user name or password"))
   }
 }
 
@@ -180,7 +181,8 @@ struct AccountFixture {
     _ = try f.accounts.confirmTOTP(user: "alice", code: try AccountFixture.oathtool(secret, at: f.now))
     #expect(try await f.accounts.login(user: "alice", password: "s3cret", code: nil) == .codeRequired)
     #expect(
-      try await f.accounts.login(user: "alice", password: "wrong", code: nil) == .refused("wrong password"))
+      try await f.accounts.login(user: "alice", password: "wrong", code: nil)
+        == .refused("wrong user name or password"))
     f.clock.advance(seconds: 30)
     #expect(
       try await f.accounts.login(

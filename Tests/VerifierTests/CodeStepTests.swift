@@ -184,7 +184,7 @@ extension Fixture {
       for _ in 0..<64 { group.addTask { try await wrong() } }
       return try await group.reduce(into: []) { $0.append($1) }
     }
-    let evaluated = answers.filter { $0 == "wrong-code" || $0.contains("wrong password") }.count
+    let evaluated = answers.filter { $0 == "wrong-code" || $0.contains("wrong user name or password") }.count
     #expect(
       evaluated == f.settings.throttleAfter, "\(Dictionary(grouping: answers, by: { $0 }).mapValues(\.count))"
     )
