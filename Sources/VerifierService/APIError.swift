@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import Verifier
 
 /// An error answer: an HTTP status and a stable, documented code that clients may branch on,
@@ -34,6 +35,9 @@ public struct APIError: Error, Sendable, Equatable {
     case let error as VerifierError: return from(error)
     case is DecodingError:
       return APIError(.badRequest, "invalid_json", "the body is not the JSON this route takes")
+    case is HTTPParserError:
+      // A body the HTTP parser could not read (a chunk size past 64 bits, say): the client's fault.
+      return APIError(.badRequest, "malformed_request", "the request's HTTP framing is malformed")
     case is NIOTooManyBytesError:
       return APIError(.contentTooLarge, "body_too_large", "the request body is too large")
     case let error as any HTTPResponseError:

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -9,14 +10,25 @@ import NIOPosix
 public enum VerifierServer {
   /// `onListening` gets the bound port (useful with port 0).
   public static func run(
-    api: VerifierAPI, host: String, port: Int, logger: Logger,
+    api: VerifierAPI, host: String, port: Int, limits: ConnectionLimits = ConnectionLimits(), logger: Logger,
     onListening: @escaping @Sendable (Int) -> Void = { _ in }
   ) async throws {
     let app = Application(
       router: api.makeRouter(),
+      server: server(limits),
       configuration: .init(address: .hostname(host, port: port), serverName: "otptoken"),
       onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
       logger: logger)
     try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+  }
+
+  /// HTTP/1.1 with the connection limits and the idle timeout.
+  public static func server(_ limits: ConnectionLimits) -> HTTPServerBuilder {
+    let gate = ConnectionGate(limits)
+    let (seconds, attoseconds) = limits.idleTimeout.components
+    return .http1(
+      configuration: .init(
+        additionalChannelHandlers: [gate.handler()],
+        idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)))
   }
 }

@@ -13,7 +13,9 @@ struct ServeCommand: AsyncParsableCommand {
       Applications authenticate with 'Authorization: Bearer KEY' (see 'otptoken api-key'). Several
       nodes may share one PostgreSQL database (--postgres): each code is still accepted once.
       Prints {"listening": PORT} on standard output once it accepts connections; logs are JSON lines
-      on standard error. The API is described at GET /openapi.json.
+      on standard error. The API is described at GET /openapi.json. A node holds at most
+      --connections-per-address connections from one address and, in all, its descriptor limit less
+      64; a connection past either is closed when accepted, and an idle one after --idle-timeout.
 
       Example:
         otptoken serve --postgres postgres://otp@db.internal/otp --key-file /etc/otptoken/master.key --port 8443
@@ -28,6 +30,10 @@ struct ServeCommand: AsyncParsableCommand {
   var ratePerUser: Double = 5
   @Option(help: "Seconds a checked API key is trusted before it is looked up again (0: every request).")
   var keyCacheSeconds: Double = 1
+  @Option(help: "Connections held at once from one client address; one more is closed when accepted.")
+  var connectionsPerAddress = 256
+  @Option(help: "Seconds a connection may stay idle, or take to send a request head, before it is closed.")
+  var idleTimeout: Double = 15
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
   func validate() throws {
@@ -35,6 +41,9 @@ struct ServeCommand: AsyncParsableCommand {
     guard (1...512).contains(threads) else { throw ValidationError("--threads must be 1 to 512") }
     guard ratePerAddress >= 0, ratePerUser >= 0, (0...300).contains(keyCacheSeconds) else {
       throw ValidationError("rates must not be negative; --key-cache-seconds is 0 to 300")
+    }
+    guard (1...100_000).contains(connectionsPerAddress), idleTimeout > 0, idleTimeout <= 3600 else {
+      throw ValidationError("--connections-per-address is 1 to 100000; --idle-timeout is (0, 3600] seconds")
     }
     guard Logger.Level(rawValue: logLevel) != nil else {
       throw ValidationError("unknown --log-level \(logLevel)")
@@ -61,7 +70,9 @@ struct ServeCommand: AsyncParsableCommand {
         perAddress: (ratePerAddress, ratePerAddress * 2), perUser: (ratePerUser, ratePerUser * 4)),
       logger: logger, keyCacheSeconds: keyCacheSeconds)
     do {
-      try await VerifierServer.run(api: api, host: host, port: port, logger: logger) { port in
+      let limits = ConnectionLimits(
+        perAddress: connectionsPerAddress, idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))
+      try await VerifierServer.run(api: api, host: host, port: port, limits: limits, logger: logger) { port in
         Output.json(["listening": port])
       }
     } catch {
