@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: setup build test demo bench man format clean udev-check uhid-lane
+.PHONY: setup build test demo bench man format clean udev-check uhid-lane fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -13,10 +13,17 @@ build: setup
 	$(SWIFT) build --build-tests
 
 # The PostgreSQL suites run against a throw-away cluster started and removed around the tests;
-# then the real-kernel lane: a VM where the simulated token is a /dev/hidraw device (UHID).
+# every fuzzer replays its committed corpus, then fuzzes for 10 s; then the real-kernel lane: a VM
+# where the simulated token is a /dev/hidraw device (UHID).
 test: build udev-check
 	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
+	@for f in wire virtual-hid codes enrollment-csv pskc; do $(BIN)/fuzz-$$f Fuzz/Corpus/fuzz-$$f || exit 1; done
+	@FUZZ_SECONDS=10 bash scripts/fuzz.sh
 	@bash scripts/uhid-lane.sh $(BIN)/otptoken
+
+# Every fuzzer for FUZZ_SECONDS (default 60) under libFuzzer and AddressSanitizer (docs/fuzzing.md).
+fuzz: setup
+	@bash scripts/fuzz.sh
 
 # Only the real-kernel lane (installs qemu, a kernel and virtme-ng when missing; about 2 minutes).
 uhid-lane: build

@@ -128,8 +128,13 @@ public struct EnrollmentReport: Sendable {
   /// Every line of the journal.
   public func rows() throws -> [[String: String]] {
     guard let data = FileManager.default.contents(atPath: csvPath) else { return [] }
+    return Self.rows(in: String(decoding: data, as: UTF8.self))
+  }
+
+  /// The lines of a journal's text after its header; a line without five fields is skipped.
+  public static func rows(in text: String) -> [[String: String]] {
     var out: [[String: String]] = []
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst() {
+    for line in text.split(separator: "\n").dropFirst() {
       let fields = CSV.split(String(line))
       guard fields.count == 5 else { continue }  // a line cut by a crash is ignored
       out.append([

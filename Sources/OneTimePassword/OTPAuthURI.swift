@@ -41,17 +41,25 @@ public struct OTPAuthURI: Sendable, Equatable {
     guard let host = components.host?.lowercased(), let kind = Kind(rawValue: host) else {
       throw .unknownType(components.host ?? "")
     }
-    var label = components.path
+    // The label is split at its first literal colon before it is decoded, so an issuer holding an
+    // encoded colon (%3A) stays whole.
+    var label = components.percentEncodedPath
     if label.hasPrefix("/") { label.removeFirst() }
     guard !label.isEmpty else { throw .missingLabel }
+    func decoded(_ part: Substring) throws(OTPAuthURIError) -> String {
+      guard let text = String(part).removingPercentEncoding else {
+        throw .malformed("bad percent-encoding in the label")
+      }
+      return text.trimmingCharacters(in: .whitespaces)
+    }
     let labelIssuer: String?
     let account: String
     if let colon = label.firstIndex(of: ":") {
-      labelIssuer = String(label[..<colon]).trimmingCharacters(in: .whitespaces)
-      account = String(label[label.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+      labelIssuer = try decoded(label[..<colon])
+      account = try decoded(label[label.index(after: colon)...])
     } else {
       labelIssuer = nil
-      account = label
+      account = try decoded(label[...])
     }
     guard !account.isEmpty else { throw .missingLabel }
 
@@ -66,7 +74,7 @@ public struct OTPAuthURI: Sendable, Equatable {
     do { secret = try OTPSecret(base32: secretText) } catch { throw .invalidSecret(error.description) }
 
     let issuer: String?
-    switch (labelIssuer, parameters["issuer"]) {
+    switch (labelIssuer, parameters["issuer"]?.trimmingCharacters(in: .whitespaces)) {
     case (let l?, let p?) where l != p: throw .issuerMismatch(label: l, parameter: p)
     case (_, let p?): issuer = p
     case (let l, nil): issuer = l

@@ -31,6 +31,11 @@ final class XMLElement {
 
   /// Parses a document; errors name the line and what the parser saw.
   static func parse(_ data: Data) throws(PSKCError) -> XMLElement {
+    // Foundation's parser crashes on an element or attribute name that is not valid UTF-8, so
+    // such bytes never reach it.
+    guard String(validating: data, as: UTF8.self) != nil else {
+      throw .malformed("the file is not UTF-8 text (PSKC files are read as UTF-8 XML)")
+    }
     let delegate = TreeBuilder()
     let parser = XMLParser(data: data)
     parser.shouldProcessNamespaces = true

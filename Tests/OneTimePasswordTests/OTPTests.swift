@@ -163,3 +163,19 @@ func vectorLines(_ name: String) throws -> [[Substring]] {
     #expect(throws: expected) { try OTPAuthURI(parsing: text) }
   }
 }
+
+@Suite struct OTPAuthURIRoundTripTests {
+  /// Found by the fuzzer: an issuer holding a colon printed as a label the parser split there.
+  @Test func anIssuerWithAColonSurvivesPrintingAndParsing() throws {
+    for issuer in ["ACME:Eu", " Spaced ", "a/b=c d", "Jose\u{301}"] {
+      let uri = OTPAuthURI(
+        kind: .totp, issuer: issuer.trimmingCharacters(in: .whitespaces), account: "alice@example.com",
+        secret: OTPSecret(bytes: Array(repeating: 7, count: 20)), algorithm: .sha1, digits: 6, period: 30,
+        counter: 0)
+      #expect(try OTPAuthURI(parsing: uri.string) == uri, "\(uri.string)")
+    }
+    let parsed = try OTPAuthURI(
+      parsing: "otpauth://totp/ACME%3AEu:alice?secret=JBSWY3DPEHPK3PXP&issuer=ACME%3AEu")
+    #expect(parsed.issuer == "ACME:Eu" && parsed.account == "alice")
+  }
+}

@@ -158,6 +158,15 @@ import Verifier
     }
   }
 
+  /// Found by the fuzzer: a name that is not valid UTF-8 crashed Foundation's XML parser.
+  @Test func bytesThatAreNotUTF8AreRefusedBeforeTheParser() throws {
+    var bytes = Array("<?xml version=\"1.0\"?>\n<K".utf8) + [0xE9, 0xFF, 0xC0]
+    bytes += Array("eyContainer Version=\"1.0\"><KeyPackage/></KeyContainer>".utf8)
+    #expect(throws: PSKCError.malformed("the file is not UTF-8 text (PSKC files are read as UTF-8 XML)")) {
+      try PSKCReader().read(Data(bytes))
+    }
+  }
+
   @Test func brokenXMLIsDescribedByWhereItBreaks() throws {
     let broken = Data("<KeyContainer>\n  <KeyPackage>\n  </Key>\n</KeyContainer>".utf8)
     do {
