@@ -17,7 +17,7 @@ build: setup
 # where the simulated token is a /dev/hidraw device (UHID).
 test: build udev-check
 	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
-	@for f in wire virtual-hid codes enrollment-csv pskc; do $(BIN)/fuzz-$$f Fuzz/Corpus/fuzz-$$f || exit 1; done
+	@for f in wire virtual-hid codes enrollment-csv pskc; do $(BIN)/otptoken-fuzz $$f Fuzz/Corpus/$$f || exit 1; done
 	@FUZZ_SECONDS=10 bash scripts/fuzz.sh
 	@bash scripts/uhid-lane.sh $(BIN)/otptoken
 

@@ -140,20 +140,15 @@ let package = Package(
       ]),
     .executableTarget(name: "otptoken-dev", dependencies: ["OTPTokenDevTools"]),
 
-    // Fuzzers of every parser that takes outside bytes (scripts/fuzz.sh builds them for libFuzzer;
-    // built normally, each replays corpus files, as make test does with Fuzz/Corpus).
+    // The fuzzers of every parser that takes outside bytes, in one executable (scripts/fuzz.sh
+    // builds it for libFuzzer; built normally it replays corpus files, as make test does).
     .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
-    .executableTarget(name: "fuzz-wire", dependencies: ["FuzzSupport", "OTPWire"], path: "Fuzz/fuzz-wire"),
     .executableTarget(
-      name: "fuzz-virtual-hid", dependencies: ["FuzzSupport", "VirtualHID"], path: "Fuzz/fuzz-virtual-hid"),
-    .executableTarget(
-      name: "fuzz-pskc", dependencies: ["FuzzSupport", "SeedImport"], path: "Fuzz/fuzz-pskc"),
-    .executableTarget(
-      name: "fuzz-codes", dependencies: ["FuzzSupport", "OneTimePassword", "Verifier"],
-      path: "Fuzz/fuzz-codes"),
-    .executableTarget(
-      name: "fuzz-enrollment-csv", dependencies: ["FuzzSupport", "Enrollment"],
-      path: "Fuzz/fuzz-enrollment-csv"),
+      name: "otptoken-fuzz",
+      dependencies: [
+        "FuzzSupport", "OTPWire", "VirtualHID", "OneTimePassword", "Verifier", "SeedImport", "Enrollment",
+      ],
+      path: "Fuzz/otptoken-fuzz"),
 
     // The yubikit reference trace as test vectors, shared by the codec, firmware and driver tests.
     .target(

@@ -1,9 +1,9 @@
 import Foundation
 
-/// The glue every fuzzer shares. Built with `-sanitize=fuzzer -DOTPTOKEN_FUZZING`
-/// (`scripts/fuzz.sh`), a fuzzer hands its inputs to libFuzzer's driver; built normally, the same
-/// executable replays corpus files and folders given as arguments, so `make test` can check that
-/// every committed input still goes through without a crash.
+/// The glue of the fuzzing executable. Built with `-sanitize=fuzzer -DOTPTOKEN_FUZZING`
+/// (`scripts/fuzz.sh`), it hands its inputs to libFuzzer's driver; built normally, the same
+/// executable replays corpus files and folders, so `make test` can check that every committed
+/// input still goes through without a crash.
 public enum Fuzzing {
   #if OTPTOKEN_FUZZING
     /// libFuzzer's entry point for programs that keep their own `main`.
@@ -23,6 +23,19 @@ public enum Fuzzing {
       var vector = argv
       return runDriver(&count, &vector, callback)
     }
+
+    /// The fuzzer `$OTPTOKEN_FUZZER` names; the process stops with the list if it names none.
+    public static func choose(from fuzzers: [String: @Sendable ([UInt8]) -> Void])
+      -> @Sendable ([UInt8]) -> Void
+    {
+      let name = ProcessInfo.processInfo.environment["OTPTOKEN_FUZZER"] ?? ""
+      guard let fuzzer = fuzzers[name] else {
+        FileHandle.standardError.write(
+          Data("set OTPTOKEN_FUZZER to one of: \(fuzzers.keys.sorted().joined(separator: ", "))\n".utf8))
+        exit(2)
+      }
+      return fuzzer
+    }
   #endif
 
   /// One input as bytes.
@@ -30,10 +43,19 @@ public enum Fuzzing {
     data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
   }
 
-  /// Feeds every file named on the command line (folders: every file in them) to `body`.
-  public static func replay(_ body: ([UInt8]) -> Void) {
+  /// `NAME CORPUS...` from the command line: feeds every file (folders: every file in them) to the
+  /// fuzzer named.
+  public static func replay(_ fuzzers: [String: @Sendable ([UInt8]) -> Void]) {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    guard let name = arguments.first, let body = fuzzers[name] else {
+      FileHandle.standardError.write(
+        Data(
+          "usage: otptoken-fuzz NAME CORPUS...; NAME is one of \(fuzzers.keys.sorted().joined(separator: ", "))\n"
+            .utf8))
+      exit(2)
+    }
     var count = 0
-    for argument in CommandLine.arguments.dropFirst() {
+    for argument in arguments.dropFirst() {
       var isFolder: ObjCBool = false
       guard FileManager.default.fileExists(atPath: argument, isDirectory: &isFolder) else {
         FileHandle.standardError.write(Data("no such corpus: \(argument)\n".utf8))
@@ -50,6 +72,6 @@ public enum Fuzzing {
         count += 1
       }
     }
-    print("replayed \(count) inputs")
+    print("\(name): replayed \(count) inputs")
   }
 }

@@ -1,10 +1,9 @@
-import FuzzSupport
 import OTPWire
 
 /// The OTP HID codec as a host or token meets bytes from the other side: feature reports,
 /// frames and their reassembly, status and response reports, slot configurations, device
 /// information, keyboard reports, modhex.
-func fuzz(_ bytes: [UInt8]) {
+func fuzzWire(_ bytes: [UInt8]) {
   var assembler = FrameAssembler()
   var responses = ResponseAssembler()
   var keyboard = KeyboardDecoder()
@@ -27,18 +26,3 @@ func fuzz(_ bytes: [UInt8]) {
   _ = try? SerialNumber.decode(bytes)
   _ = Modhex.decode(String(decoding: bytes, as: UTF8.self))
 }
-
-#if OTPTOKEN_FUZZING
-  @_cdecl("LLVMFuzzerTestOneInput")
-  func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    fuzz(Fuzzing.bytes(data, size))
-    return 0
-  }
-
-  @_cdecl("fuzz_wire_main")
-  func entry(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    Fuzzing.drive(argc, argv, testOneInput)
-  }
-#else
-  @main struct Replay { static func main() { Fuzzing.replay(fuzz) } }
-#endif
