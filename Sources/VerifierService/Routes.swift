@@ -187,6 +187,10 @@ extension VerifierAPI {
       decision = try await accounts.verify(user: body.user, code: body.code, source: source)
       why = decision.reason.rawValue
     } catch .unknownUser {
+      // Answered as a user with the usual 6-digit token would be: another length is bad input.
+      if case .digits(let code)? = try? SubmittedCode(body.code), code.digits != 6 {
+        throw APIError.from(VerifierError.invalidInput("a code of this user's factors is 6 digits"))
+      }
       (decision, why) = (Decision(reason: .wrongCode), "unknown-user")
     }
     let elapsed = ContinuousClock.now - start

@@ -109,6 +109,15 @@ import Verifier
         #expect(answers[user]?.0 == answers["alice"]?.0, "\(user)")
         #expect(answers[user]?.1 == answers["alice"]?.1, "\(user)")
       }
+      // A length that none of alice's factors has is bad input, for a name that does not exist too.
+      for user in ["alice", "nobody"] {
+        let body = json(#"{"user": "\#(user)", "code": "12345678"}"#)
+        try await client.execute(uri: "/v1/verify", method: .post, headers: bearer(key), body: body) {
+          response in
+          #expect(response.status == .badRequest, "\(user)")
+          #expect(errorCode(response) == "invalid_input")
+        }
+      }
     }
     // The audit log still tells an administrator what happened to the user without factors.
     #expect(try store.auditEntries(user: "nofactor", limit: 5).contains { $0.reason == "no-factor" })
