@@ -73,18 +73,18 @@ package struct VerifierOptions: ParsableArguments {
       } else {
         let path = databasePath
         let existed = FileManager.default.fileExists(atPath: path)
-        if existed && !FileManager.default.fileExists(atPath: keyPath) {
-          throw CLIFailure(
-            .environment,
-            "the database \(path) exists but its key file \(keyPath) does not: give the key with --key-file (or $OTPTOKEN_KEY_FILE) or restore it; a new key would open none of the secrets sealed so far",
-            json: json)
-        }
         if db == nil, ProcessInfo.processInfo.environment["OTPTOKEN_DB"].map({ $0.isEmpty }) ?? true {
           try? FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700])
         }
         store = try SQLiteStore(path: path, busyTimeout: max(0, lockTimeout))
+        if existed && !FileManager.default.fileExists(atPath: keyPath) {
+          throw CLIFailure(
+            .environment,
+            "the database \(path) exists but its key file \(keyPath) does not: give the key with --key-file (or $OTPTOKEN_KEY_FILE) or restore it; a new key would open none of the secrets sealed so far",
+            json: json)
+        }
         if existed, let mode = SQLiteStore.openToOthers(path) {
           Output.stderr(
             "otptoken: warning: \(path) may be read by others (mode \(String(mode, radix: 8))): chmod 600 \(path)"
