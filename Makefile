@@ -13,10 +13,11 @@ build: setup
 	$(SWIFT) build --build-tests
 
 # The PostgreSQL suites run against a throw-away cluster started and removed around the tests;
-# every fuzzer replays its committed corpus, then fuzzes for 10 s; then the real-kernel lane: a VM
+# the HTTP API is checked against its openapi.json by schemathesis; every fuzzer replays its committed corpus, then fuzzes for 10 s; then the real-kernel lane: a VM
 # where the simulated token is a /dev/hidraw device (UHID).
 test: build udev-check
 	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
+	@bash scripts/openapi-check.sh $(BIN)/otptoken
 	@for f in wire virtual-hid codes enrollment-csv pskc; do $(BIN)/otptoken-fuzz $$f Fuzz/Corpus/$$f || exit 1; done
 	@FUZZ_SECONDS=10 bash scripts/fuzz.sh
 	@bash scripts/uhid-lane.sh $(BIN)/otptoken

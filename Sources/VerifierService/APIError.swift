@@ -12,12 +12,18 @@ public struct APIError: Error, Sendable, Equatable {
   public var message: String
   /// Seconds, for 429 and throttled answers.
   public var retryAfter: Int?
+  /// The methods a path takes, for 405 answers.
+  public var allow: String?
 
-  public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int? = nil) {
+  public init(
+    _ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int? = nil,
+    allow: String? = nil
+  ) {
     self.status = status
     self.code = code
     self.message = message
     self.retryAfter = retryAfter
+    self.allow = allow
   }
 
   static func unauthenticated() -> APIError {
@@ -76,6 +82,7 @@ public struct APIError: Error, Sendable, Equatable {
     }
     var headers: HTTPFields = [.contentType: "application/json"]
     if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+    if let allow { headers[.allow] = allow }
     let data = (try? JSONEncoder().encode(Body(error: .init(code: code, message: message)))) ?? Data()
     return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
   }

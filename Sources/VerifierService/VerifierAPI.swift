@@ -84,7 +84,9 @@ public struct VerifierAPI: Sendable {
   /// The router: every route of ``routes``, behind the error and rate-limit middleware.
   public func makeRouter() -> Router<ServiceRequestContext> {
     let router = Router(context: ServiceRequestContext.self)
-    router.add(middleware: ErrorMiddleware(metrics: metrics, logger: logger))
+    router.add(
+      middleware: ErrorMiddleware(
+        metrics: metrics, logger: logger, allowedMethods: Self.allowedMethods(routes)))
     router.add(middleware: AddressLimitMiddleware(limiter: addressLimiter, metrics: metrics))
     for route in routes {
       router.on(RouterPath(route.path), method: route.method) { request, context in
@@ -94,6 +96,23 @@ public struct VerifierAPI: Sendable {
       }
     }
     return router
+  }
+
+  /// For a path the API has, the methods it takes ("GET, POST"); nil for a path it does not have.
+  static func allowedMethods(_ routes: [Route]) -> @Sendable (String) -> String? {
+    let patterns = Dictionary(grouping: routes, by: \.path).map { path, taken in
+      (
+        segments: path.split(separator: "/").map(String.init),
+        allow: taken.map(\.method.rawValue).joined(separator: ", ")
+      )
+    }
+    return { path in
+      let segments = path.split(separator: "/")
+      return patterns.first { pattern in
+        pattern.segments.count == segments.count
+          && zip(pattern.segments, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+      }?.allow
+    }
   }
 
   // MARK: Authentication
@@ -184,6 +203,8 @@ struct ErrorMiddleware: RouterMiddleware {
   typealias Context = ServiceRequestContext
   let metrics: ServiceMetrics
   let logger: Logger
+  /// The methods a path takes, to answer a known path asked with another method 405, not 404.
+  let allowedMethods: @Sendable (String) -> String?
 
   func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
     async throws
@@ -191,7 +212,14 @@ struct ErrorMiddleware: RouterMiddleware {
   {
     let response: Response
     do { response = try await next(request, context) } catch {
-      let answer = APIError.from(error)
+      var answer = APIError.from(error)
+      // The router's own "no route" (not a handler's "no such user"), for a path that exists.
+      if let missing = error as? any HTTPResponseError, !(error is APIError), missing.status == .notFound,
+        let allow = allowedMethods(request.uri.path)
+      {
+        answer = APIError(
+          .methodNotAllowed, "method_not_allowed", "\(request.uri.path) takes \(allow)", allow: allow)
+      }
       if answer.status == .internalServerError {
         logger.error(
           "request failed", metadata: ["path": "\(request.uri.path)", "error": "\(type(of: error))"])

@@ -143,3 +143,27 @@ import Verifier
     }
   }
 }
+
+@Suite struct MethodTests {
+  /// A path the API has, asked with a method it does not take, is 405 with the methods it does;
+  /// a path it does not have stays 404.
+  @Test func aKnownPathWithAnotherMethodIs405() async throws {
+    let f = try ServiceFixture()
+    let key = f.verifyOnly
+    try await f.test { client in
+      try await client.execute(uri: "/v1/verify", method: .put, headers: bearer(key)) { response in
+        #expect(response.status == .methodNotAllowed)
+        #expect(response.headers[.allow] == "POST")
+        #expect(errorCode(response) == "method_not_allowed")
+      }
+      try await client.execute(uri: "/v1/users/alice/factors", method: .delete, headers: bearer(key)) {
+        response in
+        #expect(response.status == .methodNotAllowed)
+        #expect(response.headers[.allow] == "GET")
+      }
+      try await client.execute(uri: "/v1/nothing", method: .get, headers: bearer(key)) { response in
+        #expect(response.status == .notFound)
+      }
+    }
+  }
+}
