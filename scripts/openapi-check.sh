@@ -37,6 +37,9 @@ server=$!
 for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 port=$(grep -o '"listening":[0-9]*' "$work/serve.out" | grep -o '[0-9]*$')
 [ -n "$port" ] || { echo "openapi-check: serve did not start: $(cat "$work/serve.err")" >&2; exit 1; }
-"$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $key" \
+# schemathesis keeps a folder of its own in the working directory: the scratch one, not the tree.
+st=$PWD/$venv/bin/st
+cd "$work"
+"$st" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method \
   --max-examples "${MAX_EXAMPLES:-30}" --workers 1 --no-color 2>&1 | tail -80
