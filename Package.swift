@@ -210,7 +210,9 @@ let package = Package(
     // Runs the built binary as a user would.
     .testTarget(
       name: "OTPTokenCLITests",
-      dependencies: ["otptoken", "otptoken-dev", "TestScratch", "Verifier", "VerifierSQLite"]),
+      dependencies: [
+        "otptoken", "otptoken-dev", "TestScratch", "StoreFixtures", "Verifier", "VerifierSQLite",
+      ]),
     // The driver against simulated tokens alone: no hidapi, no libusb.
     .testTarget(
       name: "TokenDriverTests",

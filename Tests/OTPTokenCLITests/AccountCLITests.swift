@@ -1,4 +1,5 @@
 import Foundation
+import StoreFixtures
 import Testing
 
 /// The phone-app commands run under libfaketime (Debian's faketime) with a fixed start time, so
@@ -8,7 +9,7 @@ import Testing
   static let start = 1_800_000_000
 
   func oathtool(_ secret: String, offset: Int = 0) throws -> String {
-    try OTPTokenCLITests.oathtool(secret, at: Self.start + offset)
+    try StoreFixtures.oathtool(secret, at: Int64(Self.start + offset))
   }
 
   @Test func phoneAppRecoveryCodesAppPasswordsAndLogin() throws {

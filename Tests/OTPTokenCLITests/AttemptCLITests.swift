@@ -1,4 +1,5 @@
 import Foundation
+import StoreFixtures
 import Testing
 
 /// Every kind of attempt through the command line: many processes sharing one database are held
@@ -35,7 +36,7 @@ import Testing
         try binary.run(["totp", "enroll", "--user", user, "--qr", dir + "/qr.png", "--json"]).json?["uri"]
           as? String)
       let secret = try #require(URLComponents(string: uri)?.queryItems?.first { $0.name == "secret" }?.value)
-      let right = try oathtool(secret, at: Self.start)
+      let right = try oathtool(secret, at: Int64(Self.start))
       #expect(try binary.run(["totp", "confirm", "--user", user, right]).status == 0)
       let wrong = String(format: "%06d", (Int(right)! + 500_000) % 1_000_000)
       return ["verify", "--user", user, "--json", wrong]

@@ -119,16 +119,3 @@ final class LogCollector: @unchecked Sendable {
 
   var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
 }
-
-/// What `oathtool --totp` prints for this base32 secret at `unixTime`.
-func oathtool(_ secret: String, at unixTime: Int) throws -> String {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  process.arguments = ["oathtool", "--totp", "-b", secret, "-N", "@\(unixTime)"]
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  try process.run()
-  process.waitUntilExit()
-  return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    .trimmingCharacters(in: .whitespacesAndNewlines)
-}

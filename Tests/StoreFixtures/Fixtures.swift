@@ -154,3 +154,17 @@ public func raceEachCode(_ accounts: Accounts, rounds: Int, callers: Int = 16) a
     #expect(errors.isEmpty, "\(Set(errors))")
   }
 }
+
+/// What `oathtool --totp` (Debian's oath-toolkit, the reference client phone apps are checked
+/// against) prints for this base32 secret at `unixTime`.
+public func oathtool(_ secret: String, at unixTime: Int64) throws -> String {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  process.arguments = ["oathtool", "--totp", "-b", secret, "-N", "@\(unixTime)"]
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  try process.run()
+  process.waitUntilExit()
+  return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    .trimmingCharacters(in: .whitespacesAndNewlines)
+}

@@ -22,19 +22,6 @@ struct AccountFixture {
     _ = try store.createUser(name: "alice", audit: Fixture.audit("user-add"))
   }
 
-  /// What `oathtool --totp` prints for this secret at `unixTime`.
-  static func oathtool(_ secret: String, at unixTime: Int64) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["oathtool", "--totp", "-b", secret, "-N", "@\(unixTime)"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    process.waitUntilExit()
-    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
-  }
-
   var now: Int64 { clock.nowMilliseconds() / 1000 }
 }
 
@@ -47,15 +34,15 @@ struct AccountFixture {
     #expect(uri.string.hasPrefix("otpauth://totp/Example:alice?secret="))
     // Not counting before confirmation.
     #expect(
-      try await f.accounts.verify(user: "alice", code: try AccountFixture.oathtool(secret, at: f.now)).reason
+      try await f.accounts.verify(user: "alice", code: try oathtool(secret, at: f.now)).reason
         == .noFactor)
     // The phone runs 25 minutes ahead: confirmation learns it.
     let drift: Int64 = 25 * 60
     #expect(
-      try f.accounts.confirmTOTP(user: "alice", code: try AccountFixture.oathtool(secret, at: f.now + drift))
+      try f.accounts.confirmTOTP(user: "alice", code: try oathtool(secret, at: f.now + drift))
         .isAccepted)
     f.clock.advance(seconds: 30)
-    let code = try AccountFixture.oathtool(secret, at: f.now + drift)
+    let code = try oathtool(secret, at: f.now + drift)
     #expect(try await f.accounts.verify(user: "alice", code: code).reason == .accepted)
     // Every step is single-use.
     #expect(try await f.accounts.verify(user: "alice", code: code).reason == .replay)
@@ -63,20 +50,20 @@ struct AccountFixture {
     f.clock.advance(seconds: 60)
     #expect(
       try await f.accounts.verify(
-        user: "alice", code: try AccountFixture.oathtool(secret, at: f.now + drift + 30)
+        user: "alice", code: try oathtool(secret, at: f.now + drift + 30)
       )
       .isAccepted)
     f.clock.advance(seconds: 60)
     #expect(
       try await f.accounts.verify(
-        user: "alice", code: try AccountFixture.oathtool(secret, at: f.now + drift + 30)
+        user: "alice", code: try oathtool(secret, at: f.now + drift + 30)
       )
       .isAccepted)
     // Far beyond: refused.
     f.clock.advance(seconds: 60)
     #expect(
       try await f.accounts.verify(
-        user: "alice", code: try AccountFixture.oathtool(secret, at: f.now + drift + 600)
+        user: "alice", code: try oathtool(secret, at: f.now + drift + 600)
       )
       .reason == .wrongCode)
   }
@@ -87,11 +74,11 @@ struct AccountFixture {
     let secret = try f.accounts.enrollTOTP(user: "alice").secret.base32
     #expect(
       try f.accounts.confirmTOTP(
-        user: "alice", code: try AccountFixture.oathtool(secret, at: f.now + 31 * 60)
+        user: "alice", code: try oathtool(secret, at: f.now + 31 * 60)
       ).reason == .wrongCode)
     #expect(
       try f.accounts.confirmTOTP(
-        user: "alice", code: try AccountFixture.oathtool(secret, at: f.now - 29 * 60)
+        user: "alice", code: try oathtool(secret, at: f.now - 29 * 60)
       ).isAccepted)
   }
 
@@ -101,7 +88,7 @@ struct AccountFixture {
     let secret = try f.accounts.enrollTOTP(user: "alice").secret.base32
     #expect(
       try f.accounts.confirmTOTP(
-        user: "alice", code: try AccountFixture.oathtool(secret, at: f.now + 29 * 60)
+        user: "alice", code: try oathtool(secret, at: f.now + 29 * 60)
       ).isAccepted)
     // A phone that keeps running faster is followed only up to the bound of 30 minutes.
     var offset: Int64 = 29 * 60
@@ -110,7 +97,7 @@ struct AccountFixture {
       f.clock.advance(seconds: 60)
       offset += 30
       if try await f.accounts.verify(
-        user: "alice", code: try AccountFixture.oathtool(secret, at: f.now + offset)
+        user: "alice", code: try oathtool(secret, at: f.now + offset)
       )
       .isAccepted {
         accepted += 1
@@ -178,7 +165,7 @@ struct AccountFixture {
     #expect(
       try await f.accounts.login(user: "alice", password: "s3cret", code: nil) == .allowed(via: "password"))
     let secret = try f.accounts.enrollTOTP(user: "alice").secret.base32
-    _ = try f.accounts.confirmTOTP(user: "alice", code: try AccountFixture.oathtool(secret, at: f.now))
+    _ = try f.accounts.confirmTOTP(user: "alice", code: try oathtool(secret, at: f.now))
     #expect(try await f.accounts.login(user: "alice", password: "s3cret", code: nil) == .codeRequired)
     #expect(
       try await f.accounts.login(user: "alice", password: "wrong", code: nil)
@@ -186,7 +173,7 @@ struct AccountFixture {
     f.clock.advance(seconds: 30)
     #expect(
       try await f.accounts.login(
-        user: "alice", password: "s3cret", code: try AccountFixture.oathtool(secret, at: f.now))
+        user: "alice", password: "s3cret", code: try oathtool(secret, at: f.now))
         == .allowed(via: "totp"))
     let recovery = try f.accounts.newRecoveryCodes(user: "alice")
     #expect(
@@ -198,7 +185,7 @@ struct AccountFixture {
     f.clock.advance(seconds: 30)
     #expect(
       try await f.accounts.login(
-        user: "alice", password: nil, code: try AccountFixture.oathtool(secret, at: f.now),
+        user: "alice", password: nil, code: try oathtool(secret, at: f.now),
         checkPassword: false) == .allowed(via: "totp"))
   }
 
