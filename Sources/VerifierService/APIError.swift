@@ -29,6 +29,10 @@ public struct APIError: Error, Sendable, Equatable {
   static func unauthenticated() -> APIError {
     APIError(.unauthorized, "unauthenticated", "send a live API key as 'Authorization: Bearer otk_...'")
   }
+  /// A request the HTTP parser could not read.
+  static let malformedRequest = APIError(
+    .badRequest, "malformed_request", "the request's HTTP framing is malformed")
+
   static func forbidden() -> APIError {
     APIError(.forbidden, "forbidden", "this API key may only verify; the route needs an admin key")
   }
@@ -43,7 +47,7 @@ public struct APIError: Error, Sendable, Equatable {
       return APIError(.badRequest, "invalid_json", "the body is not the JSON this route takes")
     case is HTTPParserError:
       // A body the HTTP parser could not read (a chunk size past 64 bits, say): the client's fault.
-      return APIError(.badRequest, "malformed_request", "the request's HTTP framing is malformed")
+      return .malformedRequest
     case is NIOTooManyBytesError:
       return APIError(.contentTooLarge, "body_too_large", "the request body is too large")
     case let error as any HTTPResponseError:
@@ -73,6 +77,15 @@ public struct APIError: Error, Sendable, Equatable {
   }
 
   var response: Response {
+    var headers: HTTPFields = [.contentType: "application/json"]
+    if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+    if let allow { headers[.allow] = allow }
+    return Response(
+      status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: jsonBody)))
+  }
+
+  /// `{"error": {"code": ..., "message": ...}}`.
+  var jsonBody: Data {
     struct Body: Encodable {
       struct Inner: Encodable {
         var code: String
@@ -80,10 +93,8 @@ public struct APIError: Error, Sendable, Equatable {
       }
       var error: Inner
     }
-    var headers: HTTPFields = [.contentType: "application/json"]
-    if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-    if let allow { headers[.allow] = allow }
-    let data = (try? JSONEncoder().encode(Body(error: .init(code: code, message: message)))) ?? Data()
-    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    return (try? encoder.encode(Body(error: .init(code: code, message: message)))) ?? Data()
   }
 }

@@ -22,13 +22,13 @@ public enum VerifierServer {
     try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
   }
 
-  /// HTTP/1.1 with the connection limits and the idle timeout.
+  /// HTTP/1.1 with the connection limits, the idle timeout and JSON answers to unreadable requests.
   public static func server(_ limits: ConnectionLimits) -> HTTPServerBuilder {
     let gate = ConnectionGate(limits)
     let (seconds, attoseconds) = limits.idleTimeout.components
     return .http1(
       configuration: .init(
-        additionalChannelHandlers: [gate.handler()],
+        additionalChannelHandlers: [gate.handler(), MalformedRequestHandler()],
         idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)))
   }
 }

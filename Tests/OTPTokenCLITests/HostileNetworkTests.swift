@@ -45,18 +45,24 @@ import Testing
     exchange(port: port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
   }
 
-  /// Sends `text` from 127.0.0.1 and returns what arrives within 10 s (up to 4 KB).
+  /// Sends `text` from 127.0.0.1 and returns what arrives until the server closes the connection
+  /// (at most 16 KB, each read waiting at most 10 s).
   func exchange(port: UInt16, _ text: String) -> String {
     let fd = connect(port: port, from: "127.0.0.1")
     guard fd >= 0 else { return "no connection" }
     defer { close(fd) }
     let request = Array(text.utf8)
     guard send(fd, request, request.count, 0) == request.count else { return "not sent" }
-    var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    guard poll(&entry, 1, 10_000) == 1 else { return "no answer in 10 s" }
+    var received: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
-    let count = recv(fd, &buffer, buffer.count, 0)
-    return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : "closed"
+    while received.count < 16_384 {
+      var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+      guard poll(&entry, 1, 10_000) == 1 else { return received.isEmpty ? "no answer in 10 s" : "not closed" }
+      let count = recv(fd, &buffer, buffer.count, 0)
+      guard count > 0 else { break }
+      received += buffer[0..<count]
+    }
+    return received.isEmpty ? "closed" : String(decoding: received, as: UTF8.self)
   }
 
   /// `otptoken serve` on a free loopback port over a fresh database, under `prlimit` arguments.
@@ -101,6 +107,34 @@ import Testing
     )
     #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer.prefix(120))")
     #expect(answer.contains(#""code":"malformed_request""#), "\(answer)")
+  }
+
+  /// A request line or header the parser cannot read gets the API's JSON error, and the connection
+  /// closes; a good request pipelined before it is answered first.
+  @Test func anUnreadableRequestHeadIsBadRequestInJSON() throws {
+    let (server, port) = try startServer(temporaryDirectory())
+    defer {
+      server.terminate()
+      server.waitUntilExit()
+    }
+    for garbage in [
+      "GET /health HTTP/1.1 extra\r\n\r\n", "\u{1}\u{2}\r\n\r\n",
+      "GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+      "GET /health HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    ] {
+      let answer = exchange(port: port, garbage)
+      #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer.prefix(120))")
+      #expect(answer.lowercased().contains("content-type: application/json"), "\(answer)")
+      #expect(
+        answer.hasSuffix(
+          #"{"error":{"code":"malformed_request","message":"the request's HTTP framing is malformed"}}"#),
+        "\(answer)")
+    }
+    let pipelined = exchange(port: port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n")
+    let statuses = pipelined.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+    #expect(statuses == ["200", "400"], "\(pipelined)")
+    #expect(pipelined.contains(#""code":"malformed_request""#), "\(pipelined)")
+    #expect(health(port: port).hasPrefix("HTTP/1.1 200"))
   }
 
   /// A client that sends half a request head and stops is cut off after the idle timeout, as is
