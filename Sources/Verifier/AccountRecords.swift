@@ -121,6 +121,9 @@ public protocol AccountStore: Sendable {
   func totpFactors(userID: Int64) throws(StoreError) -> [TOTPFactorRecord]
   func compareAndSetTOTP(factorID: Int64, expectedVersion: Int64, newState: TOTPState, audit: AuditEntry)
     throws(StoreError) -> Bool
+  /// Removes one of the user's phone-app factors (a lost phone); false if the user has none with
+  /// that id.
+  func removeTOTPFactor(userID: Int64, factorID: Int64, audit: AuditEntry) throws(StoreError) -> Bool
 
   /// Replaces the user's recovery codes with a new set (the old set is revoked).
   func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError)

@@ -7,7 +7,7 @@ import OneTimePassword
 /// application passwords, the account password, the login flow of the seed documents, and the
 /// policy that makes two-step login mandatory. Stateless: all state is in the stores.
 public struct Accounts: Sendable {
-  public typealias Store = VerifierStore & AccountStore
+  public typealias Store = VerifierStore & AccountStore & BrowserSessionStore
   public let store: any Store
   public let hotp: HOTPVerifier
 
@@ -254,6 +254,8 @@ public struct FactorSummary: Sendable, Codable, Equatable {
     public var throttledUntil: Int64?
   }
   public struct PhoneApp: Sendable, Codable, Equatable {
+    /// What ``Accounts/removePhoneApp(user:id:source:)`` takes.
+    public var id: Int64
     public var active: Bool
     public var failures: Int
     public var locked: Bool
@@ -284,7 +286,7 @@ extension Accounts {
             locked: $0.state.hardLocked, throttledUntil: $0.state.throttledUntil)
         },
         phoneApps: try store.totpFactors(userID: user.id).map {
-          .init(active: $0.state.active, failures: $0.state.failures, locked: $0.state.hardLocked)
+          .init(id: $0.id, active: $0.state.active, failures: $0.state.failures, locked: $0.state.hardLocked)
         },
         recoveryCodesLeft: try store.remainingRecoveryCodes(userID: user.id),
         appPasswords: try store.appPasswords(userID: user.id).map {

@@ -40,22 +40,6 @@ extension Accounts {
     if let password { try setPassword(user: name, password: password) }
   }
 
-  // MARK: The account password
-
-  /// Stores the account password as PBKDF2-SHA256 with a random salt.
-  public func setPassword(user name: String, password: String) throws(VerifierError) {
-    guard !password.isEmpty, password.utf8.count <= 1024 else {
-      throw .invalidInput("a password is 1 to 1024 bytes")
-    }
-    let user = try hotp.lookUp(name)
-    var account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
-    account.passwordHash = try PasswordHash.make(password, rounds: settings.passwordRounds)
-    try storeCall { () throws(StoreError) in
-      try store.updateAccount(
-        userID: user.id, account, audit: audit(name, nil, "password-set", "done", "set"))
-    }
-  }
-
   // MARK: Policy
 
   /// Makes two-step login mandatory for everyone or a group, from a deadline on.

@@ -37,6 +37,14 @@ extension MemoryStore: AccountStore {
     }
   }
 
+  public func removeTOTPFactor(userID: Int64, factorID: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
+    try accounts(audit: audit, onlyIf: { $0 }) { state throws(StoreError) in
+      guard state.totp[factorID]?.userID == userID else { return false }
+      state.totp[factorID] = nil
+      return true
+    }
+  }
+
   public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError) {
     try accounts(audit: audit) { state throws(StoreError) in
       state.recovery[userID] = hashes.map { hash in
@@ -102,6 +110,31 @@ extension MemoryStore: AccountStore {
   }
 }
 
+extension MemoryStore: BrowserSessionStore {
+  public func insertSession(_ session: BrowserSession) throws(StoreError) {
+    try accounts { state throws(StoreError) in
+      state.sessions = state.sessions.filter { $0.value.expiresAt > session.createdAt }
+      state.sessions[session.idHash] = session
+    }
+  }
+
+  public func session(idHash: [UInt8], now: Int64) throws(StoreError) -> BrowserSession? {
+    try accounts { state throws(StoreError) in
+      state.sessions[idHash].flatMap { $0.expiresAt > now ? $0 : nil }
+    }
+  }
+
+  public func deleteSession(idHash: [UInt8]) throws(StoreError) {
+    try accounts { state throws(StoreError) in state.sessions[idHash] = nil }
+  }
+
+  public func deleteSessions(userID: Int64) throws(StoreError) {
+    try accounts { state throws(StoreError) in
+      state.sessions = state.sessions.filter { $0.value.userID != userID }
+    }
+  }
+}
+
 /// The account side of a ``MemoryStore``.
 struct MemoryAccountState {
   var nextID: Int64 = 1_000_000
@@ -113,6 +146,17 @@ struct MemoryAccountState {
   var attempts: [Int64: [String: AttemptState]] = [:]
   var policy = LoginPolicy()
   var clientKeys: [String: (hash: [UInt8], record: ClientKeyRecord)] = [:]
+  var sessions: [[UInt8]: BrowserSession] = [:]
+
+  /// Drops everything of a deleted user.
+  mutating func removeUser(_ userID: Int64) {
+    totp = totp.filter { $0.value.userID != userID }
+    recovery[userID] = nil
+    appPasswords[userID] = nil
+    accountRecords[userID] = nil
+    attempts[userID] = nil
+    sessions = sessions.filter { $0.value.userID != userID }
+  }
 }
 
 extension MemoryStore: ClientKeyStore {

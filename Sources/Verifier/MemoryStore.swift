@@ -54,6 +54,20 @@ public final class MemoryStore: VerifierStore, @unchecked Sendable {
     lock.withLock { usersByID.values.sorted { $0.name < $1.name } }
   }
 
+  public func deleteUser(userID: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
+    lock.withLock {
+      guard usersByID.removeValue(forKey: userID) != nil else { return false }
+      for (id, factor) in factors where factor.userID == userID {
+        factors[id]?.userID = nil
+        factors[id]?.active = false
+        factors[id]?.state.version = factor.state.version + 1
+      }
+      accountState.removeUser(userID)
+      log.append(audit)
+      return true
+    }
+  }
+
   private func record(from factor: NewHOTPFactor, id: Int64) -> HOTPFactorRecord {
     HOTPFactorRecord(
       id: id, userID: factor.userID, serial: factor.serial, digits: factor.digits,

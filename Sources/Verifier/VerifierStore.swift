@@ -31,6 +31,11 @@ public protocol VerifierStore: Sendable {
   func createUser(name: String, audit: AuditEntry) throws(StoreError) -> UserRecord
   func user(named name: String) throws(StoreError) -> UserRecord?
   func users() throws(StoreError) -> [UserRecord]
+  /// Deletes a user with everything that is theirs (phone apps, codes, passwords, attempts,
+  /// browser sessions). Their hardware tokens go back to the unassigned inventory, inactive and one
+  /// version on, so a plan made before the deletion cannot move them and a new holder registers them
+  /// from two codes. False if there is no such user.
+  func deleteUser(userID: Int64, audit: AuditEntry) throws(StoreError) -> Bool
 
   /// Stores a new factor; a serial that exists already is a conflict.
   func insertHOTPFactor(_ factor: NewHOTPFactor, audit: AuditEntry) throws(StoreError) -> HOTPFactorRecord

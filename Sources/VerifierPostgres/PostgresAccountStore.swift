@@ -84,6 +84,15 @@ extension PostgresStore: AccountStore {
     """
   }
 
+  public func removeTOTPFactor(userID: Int64, factorID: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
+    try transaction { t in
+      let deleted = try t.run("DELETE FROM totp_factors WHERE id = \(factorID) AND user_id = \(userID)")
+      guard deleted.metadata.rows == 1 else { return false }
+      try t.run(Self.auditQuery(audit))
+      return true
+    }
+  }
+
   public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError) {
     try transaction { t in
       try t.run("DELETE FROM recovery_codes WHERE user_id = \(userID)")
@@ -244,5 +253,45 @@ extension PostgresStore: ClientKeyStore {
     return ClientKeyRecord(
       name: try row[0].decode(String.self), scope: scope, createdAt: try row[2].decode(Int64.self),
       revokedAt: try row[3].decode(Int64?.self))
+  }
+}
+
+extension PostgresStore: BrowserSessionStore {
+  public func insertSession(_ session: BrowserSession) throws(StoreError) {
+    try transaction { t in
+      try t.run("DELETE FROM browser_sessions WHERE expires_at <= \(session.createdAt)")
+      try t.run(
+        """
+        INSERT INTO browser_sessions (id_hash, user_id, stage, csrf, created_at, expires_at)
+        VALUES (\(ByteBuffer(bytes: session.idHash)), \(session.userID), \(session.stage.rawValue), \
+        \(session.csrf), \(session.createdAt), \(session.expiresAt))
+        """)
+    }
+  }
+
+  public func session(idHash: [UInt8], now: Int64) throws(StoreError) -> BrowserSession? {
+    let rows = try run(
+      """
+      SELECT s.user_id, u.name, s.stage, s.csrf, s.created_at, s.expires_at
+      FROM browser_sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.id_hash = \(ByteBuffer(bytes: idHash)) AND s.expires_at > \(now)
+      """)
+    return try decodedRows(rows) { row in
+      guard let stage = BrowserSession.Stage(rawValue: try row[2].decode(String.self)) else {
+        throw StoreError.corrupt("a browser session's stage")
+      }
+      return BrowserSession(
+        idHash: idHash, userID: try row[0].decode(Int64.self), userName: try row[1].decode(String.self),
+        stage: stage, csrf: try row[3].decode(String.self), createdAt: try row[4].decode(Int64.self),
+        expiresAt: try row[5].decode(Int64.self))
+    }.first
+  }
+
+  public func deleteSession(idHash: [UInt8]) throws(StoreError) {
+    try write("DELETE FROM browser_sessions WHERE id_hash = \(ByteBuffer(bytes: idHash))")
+  }
+
+  public func deleteSessions(userID: Int64) throws(StoreError) {
+    try write("DELETE FROM browser_sessions WHERE user_id = \(userID)")
   }
 }

@@ -187,6 +187,18 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     }.first
   }
 
+  public func deleteUser(userID: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
+    defer { if let name = audit.user { recent.forget(name) } }
+    return try transaction { t in
+      try t.run(
+        "UPDATE hotp_factors SET user_id = NULL, active = false, version = version + 1 WHERE user_id = \(userID)"
+      )
+      guard try t.run("DELETE FROM users WHERE id = \(userID)").metadata.rows == 1 else { return false }
+      try t.run(Self.auditQuery(audit))
+      return true
+    }
+  }
+
   public func users() throws(StoreError) -> [UserRecord] {
     try decoded(run("SELECT id, name FROM users ORDER BY name")) {
       UserRecord(id: try $0.decode(Int64.self), name: try $1.decode(String.self))

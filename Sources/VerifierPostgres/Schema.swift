@@ -157,6 +157,23 @@ enum Schema {
         """
       ]
     ),
+    (
+      "2026-11-29-browser-sessions",
+      [
+        """
+        CREATE TABLE browser_sessions (
+          id_hash BYTEA PRIMARY KEY,
+          user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          stage TEXT NOT NULL,
+          csrf TEXT NOT NULL,
+          created_at BIGINT NOT NULL,
+          expires_at BIGINT NOT NULL
+        )
+        """,
+        "CREATE INDEX browser_sessions_user ON browser_sessions(user_id)",
+        "CREATE INDEX browser_sessions_expiry ON browser_sessions(expires_at)",
+      ]
+    ),
   ]
 
   /// Applies the migrations this database lacks, holding the advisory lock: a node that starts

@@ -86,6 +86,16 @@ extension SQLiteStore: AccountStore {
     }
   }
 
+  public func removeTOTPFactor(userID: Int64, factorID: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
+    try write { db in
+      try db.execute(
+        sql: "DELETE FROM totp_factors WHERE id = ? AND user_id = ?", arguments: [factorID, userID])
+      guard db.changesCount == 1 else { return false }
+      try Self.insert(audit, db)
+      return true
+    }
+  }
+
   public func replaceRecoveryCodes(userID: Int64, hashes: [[UInt8]], audit: AuditEntry) throws(StoreError) {
     try write { db in
       try db.execute(sql: "DELETE FROM recovery_codes WHERE user_id = ?", arguments: [userID])
@@ -245,6 +255,56 @@ extension SQLiteStore: AccountStore {
           "INSERT INTO settings (key, value) VALUES ('login-policy', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         arguments: [text])
       try Self.insert(audit, db)
+    }
+  }
+}
+
+extension SQLiteStore: BrowserSessionStore {
+  public func insertSession(_ session: BrowserSession) throws(StoreError) {
+    try write { db in
+      try db.execute(
+        sql: "DELETE FROM browser_sessions WHERE expires_at <= ?", arguments: [session.createdAt])
+      try db.execute(
+        sql: """
+          INSERT INTO browser_sessions (id_hash, user_id, stage, csrf, created_at, expires_at)
+          VALUES (?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          Data(session.idHash), session.userID, session.stage.rawValue, session.csrf, session.createdAt,
+          session.expiresAt,
+        ])
+    }
+  }
+
+  public func session(idHash: [UInt8], now: Int64) throws(StoreError) -> BrowserSession? {
+    try read { db in
+      guard
+        let row = try Row.fetchOne(
+          db,
+          sql: """
+            SELECT s.user_id, u.name, s.stage, s.csrf, s.created_at, s.expires_at
+            FROM browser_sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.id_hash = ? AND s.expires_at > ?
+            """, arguments: [Data(idHash), now])
+      else { return nil }
+      guard let stage = BrowserSession.Stage(rawValue: row[2]) else {
+        throw StoreError.corrupt("a browser session's stage")
+      }
+      return BrowserSession(
+        idHash: idHash, userID: row[0], userName: row[1], stage: stage, csrf: row[3], createdAt: row[4],
+        expiresAt: row[5])
+    }
+  }
+
+  public func deleteSession(idHash: [UInt8]) throws(StoreError) {
+    try write { db in
+      try db.execute(sql: "DELETE FROM browser_sessions WHERE id_hash = ?", arguments: [Data(idHash)])
+    }
+  }
+
+  public func deleteSessions(userID: Int64) throws(StoreError) {
+    try write { db in
+      try db.execute(sql: "DELETE FROM browser_sessions WHERE user_id = ?", arguments: [userID])
     }
   }
 }

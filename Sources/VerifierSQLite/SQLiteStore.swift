@@ -190,6 +190,21 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
           ) STRICT
           """)
     }
+    migrator.registerMigration("2026-11-29-browser-sessions") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE browser_sessions (
+            id_hash BLOB PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            stage TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+          ) STRICT;
+          CREATE INDEX browser_sessions_user ON browser_sessions(user_id);
+          CREATE INDEX browser_sessions_expiry ON browser_sessions(expires_at);
+          """)
+    }
     return migrator
   }
 
@@ -308,6 +323,19 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       try Row.fetchAll(db, sql: "SELECT id, name FROM users ORDER BY name").map {
         UserRecord(id: $0["id"], name: $0["name"])
       }
+    }
+  }
+
+  public func deleteUser(userID: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
+    defer { if let name = audit.user { recent.forget(name) } }
+    return try write { db in
+      try db.execute(
+        sql: "UPDATE hotp_factors SET user_id = NULL, active = 0, version = version + 1 WHERE user_id = ?",
+        arguments: [userID])
+      try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [userID])
+      guard db.changesCount == 1 else { return false }
+      try Self.insert(audit, db)
+      return true
     }
   }
 

@@ -32,6 +32,45 @@ struct IssuerBody: Decodable {
 struct NameBody: Decodable {
   var name: String
 }
+struct PasswordBody: Decodable {
+  var password: String
+}
+struct DaysBody: Decodable {
+  var days: Int
+}
+struct GroupsBody: Decodable {
+  var groups: [String]
+}
+/// The login policy as the API shows it: `mandatoryFor` is nobody, everyone or group (with `group`);
+/// `deadline` is milliseconds since 1970.
+struct PolicyBody: Codable {
+  var mandatoryFor: String
+  var group: String?
+  var deadline: Int64?
+
+  init(_ policy: LoginPolicy) {
+    switch policy.mandatoryFor {
+    case .nobody: mandatoryFor = "nobody"
+    case .everyone: mandatoryFor = "everyone"
+    case .group(let name): (mandatoryFor, group) = ("group", name)
+    }
+    deadline = policy.deadline
+  }
+
+  var policy: LoginPolicy {
+    get throws {
+      switch (mandatoryFor, group) {
+      case ("nobody", nil): return LoginPolicy(mandatoryFor: .nobody, deadline: deadline)
+      case ("everyone", nil): return LoginPolicy(mandatoryFor: .everyone, deadline: deadline)
+      case ("group", let name?) where !name.isEmpty && name.count <= 256:
+        return LoginPolicy(mandatoryFor: .group(name), deadline: deadline)
+      default:
+        throw APIError(
+          .badRequest, "invalid_input", "mandatoryFor is nobody, everyone, or group with a group name")
+      }
+    }
+  }
+}
 
 struct LoginAnswer: Encodable {
   var user: String
@@ -78,6 +117,49 @@ extension VerifierAPI {
           try accounts.createUser(name: body.name, password: body.password, source: source)
         }
         return try Self.json(["user": body.name], status: .created)
+      },
+      Route(method: .delete, path: "/v1/users/{user}", scope: .admin) { _, context in
+        let (accounts, user, source) = (accounts, try Self.pathParameter(context, "user"), source(context))
+        try await blocking { () throws(VerifierError) in try accounts.deleteUser(name: user, source: source) }
+        return Self.noContent()
+      },
+      Route(method: .put, path: "/v1/users/{user}/password", scope: .admin) { request, context in
+        let body = try await Self.decode(PasswordBody.self, request, context)
+        let (accounts, user, source) = (accounts, try Self.pathParameter(context, "user"), source(context))
+        try await blocking { () throws(VerifierError) in
+          try accounts.setPassword(user: user, password: body.password, source: source)
+        }
+        return Self.noContent()
+      },
+      Route(method: .put, path: "/v1/users/{user}/groups", scope: .admin) { request, context in
+        let body = try await Self.decode(GroupsBody.self, request, context)
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
+        guard body.groups.allSatisfy({ !$0.isEmpty && $0.count <= 256 }), body.groups.count <= 64 else {
+          throw APIError(.badRequest, "invalid_input", "up to 64 groups of 1 to 256 characters")
+        }
+        try await blocking { () throws(VerifierError) in
+          try accounts.setGroups(user: user, groups: body.groups)
+        }
+        return Self.noContent()
+      },
+      Route(method: .post, path: "/v1/users/{user}/second-factor-off", scope: .admin) { request, context in
+        let body = try await Self.decode(DaysBody.self, request, context)
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
+        try await blocking { () throws(VerifierError) in
+          try accounts.disableSecondFactor(user: user, days: body.days)
+        }
+        return Self.noContent()
+      },
+      Route(method: .get, path: "/v1/policy", scope: .admin) { _, _ in
+        let accounts = accounts
+        return try Self.json(
+          PolicyBody(try await blocking { () throws(VerifierError) in try accounts.policy() }))
+      },
+      Route(method: .put, path: "/v1/policy", scope: .admin) { request, context in
+        let policy = try await Self.decode(PolicyBody.self, request, context).policy
+        let accounts = accounts
+        try await blocking { () throws(VerifierError) in try accounts.setPolicy(policy) }
+        return try Self.json(PolicyBody(policy))
       },
       Route(method: .get, path: "/v1/users/{user}/factors", scope: .admin) { _, context in
         let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
@@ -135,6 +217,28 @@ extension VerifierAPI {
           try accounts.confirmTOTP(user: user, code: body.code)
         }
         return try Self.json(DecisionAnswer(decision, user: user))
+      },
+      Route(method: .delete, path: "/v1/users/{user}/totp/{id}", scope: .admin) { _, context in
+        let (accounts, user, source) = (accounts, try Self.pathParameter(context, "user"), source(context))
+        guard let id = Int64(try Self.pathParameter(context, "id")) else {
+          throw APIError(.badRequest, "invalid_input", "a phone app's id is a number")
+        }
+        try await blocking { () throws(VerifierError) in
+          try accounts.removePhoneApp(user: user, id: id, source: source)
+        }
+        return Self.noContent()
+      },
+      Route(method: .delete, path: "/v1/users/{user}/recovery-codes", scope: .admin) { _, context in
+        let (accounts, user, source) = (accounts, try Self.pathParameter(context, "user"), source(context))
+        try await blocking { () throws(VerifierError) in
+          try accounts.revokeRecoveryCodes(user: user, source: source)
+        }
+        return Self.noContent()
+      },
+      Route(method: .get, path: "/v1/users/{user}/app-passwords", scope: .admin) { _, context in
+        let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))
+        let list = try await blocking { () throws(VerifierError) in try accounts.factorSummary(user: user) }
+        return try Self.json(["appPasswords": list.appPasswords])
       },
       Route(method: .post, path: "/v1/users/{user}/recovery-codes", scope: .admin) { _, context in
         let (accounts, user) = (accounts, try Self.pathParameter(context, "user"))

@@ -4,8 +4,8 @@ import Verifier
 
 struct RecoveryCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "recovery", abstract: "Recovery codes: a new set of 10, or how many are left.",
-    subcommands: [RecoveryNew.self, RecoveryCount.self])
+    commandName: "recovery", abstract: "Recovery codes: a new set of 10, how many are left, or revoke them.",
+    subcommands: [RecoveryNew.self, RecoveryCount.self, RecoveryRevoke.self])
 }
 
 struct RecoveryNew: ParsableCommand {
@@ -45,5 +45,22 @@ struct RecoveryCount: ParsableCommand {
       try accounts.remainingRecoveryCodes(user: user)
     }
     if json { Output.json(["ok": true, "remaining": left]) } else { Output.stdout("\(left)") }
+  }
+}
+
+struct RecoveryRevoke: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "revoke", abstract: "Revoke every recovery code of a user.",
+    discussion: "Example:\n  otptoken recovery revoke --user alice")
+  @OptionGroup var verifier: VerifierOptions
+  @Option(help: "The user.") var user: String
+  @Flag(help: "Print one JSON object.") var json = false
+
+  func run() throws {
+    let accounts = try verifier.accounts(json: json)
+    try verifierCall(json: json) { () throws(VerifierError) in
+      try accounts.revokeRecoveryCodes(user: user, source: verifier.source)
+    }
+    if json { Output.json(["ok": true]) } else { Output.stderr("recovery codes of \(user) revoked") }
   }
 }

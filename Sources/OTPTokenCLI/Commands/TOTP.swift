@@ -5,8 +5,8 @@ import Verifier
 
 struct TOTPCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "totp", abstract: "Phone-app (TOTP) factors: enrol and confirm.",
-    subcommands: [TOTPEnroll.self, TOTPConfirm.self])
+    commandName: "totp", abstract: "Phone-app (TOTP) factors: enrol, confirm, remove.",
+    subcommands: [TOTPEnroll.self, TOTPConfirm.self, TOTPRemove.self])
 }
 
 struct TOTPEnroll: ParsableCommand {
@@ -75,5 +75,31 @@ struct TOTPConfirm: ParsableCommand {
       try accounts.confirmTOTP(user: user, code: code)
     }
     try report(decision, user: user, json: json)
+  }
+}
+
+struct TOTPRemove: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "remove",
+    abstract: "Remove a phone app (a lost phone): its codes stop working at once.",
+    discussion: """
+      `otptoken user list` shows each phone app's id ("phone app 7").
+
+      Example:
+        otptoken totp remove --user alice --id 7 --force
+      """)
+  @OptionGroup var verifier: VerifierOptions
+  @Option(help: "The user.") var user: String
+  @Option(help: "The phone app's id.") var id: Int64
+  @Flag(help: "Do not ask before removing.") var force = false
+  @Flag(help: "Print one JSON object.") var json = false
+
+  func run() throws {
+    let accounts = try verifier.accounts(json: json)
+    try askBeforeDestroying("Remove phone app \(id) of \(user)?", force: force, json: json)
+    try verifierCall(json: json) { () throws(VerifierError) in
+      try accounts.removePhoneApp(user: user, id: id, source: verifier.source)
+    }
+    if json { Output.json(["ok": true]) } else { Output.stderr("removed phone app \(id) of \(user)") }
   }
 }

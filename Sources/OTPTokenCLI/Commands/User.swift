@@ -5,8 +5,11 @@ import Verifier
 struct UserCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "user",
-    abstract: "Add and list users, set their groups, turn two-step login off for a while.",
-    subcommands: [UserAdd.self, UserList.self, UserGroups.self, UserSecondFactorOff.self])
+    abstract: "Add, list and delete users, set passwords and groups, turn two-step login off.",
+    subcommands: [
+      UserAdd.self, UserList.self, UserPassword.self, UserGroups.self, UserSecondFactorOff.self,
+      UserDelete.self,
+    ])
 }
 
 struct UserAdd: ParsableCommand {
@@ -62,7 +65,7 @@ struct UserList: ParsableCommand {
         }
         let phoneApps = try store.totpFactors(userID: user.id).map { factor -> [String: Any] in
           [
-            "failures": factor.state.failures,
+            "id": factor.id, "failures": factor.state.failures,
             "state": Self.state(
               active: factor.state.active, locked: factor.state.hardLocked,
               throttled: factor.state.throttledUntil != nil),
@@ -90,7 +93,7 @@ struct UserList: ParsableCommand {
   /// Every factor of a user on one line: "hotp:123 (active), phone app (active), 7 recovery codes".
   static func line(_ user: [String: Any]) -> String {
     var parts = (user["tokens"] as! [[String: Any]]).map { "hotp:\($0["serial"]!) (\($0["state"]!))" }
-    parts += (user["phoneApps"] as! [[String: Any]]).map { "phone app (\($0["state"]!))" }
+    parts += (user["phoneApps"] as! [[String: Any]]).map { "phone app \($0["id"]!) (\($0["state"]!))" }
     let codes = user["recoveryCodesLeft"] as! Int
     if codes > 0 { parts.append(codes == 1 ? "1 recovery code" : "\(codes) recovery codes") }
     let apps = user["appPasswords"] as! [String]
@@ -145,5 +148,53 @@ struct UserSecondFactorOff: ParsableCommand {
     } else {
       Output.stderr("two-step login off for \(user) for \(days) days")
     }
+  }
+}
+
+struct UserPassword: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "password",
+    abstract: "Set a user's account password (read from standard input); their browser sessions end.",
+    discussion: "Example:\n  echo 'n3w-s3cret' | otptoken user password --user alice")
+  @OptionGroup var verifier: VerifierOptions
+  @Option(help: "The user.") var user: String
+  @Flag(help: "Print one JSON object.") var json = false
+
+  func run() throws {
+    guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+      throw CLIFailure(.usage, "no password on standard input", json: json)
+    }
+    let accounts = try verifier.accounts(json: json)
+    try verifierCall(json: json) { () throws(VerifierError) in
+      try accounts.setPassword(user: user, password: line, source: verifier.source)
+    }
+    if json { Output.json(["ok": true, "user": user]) } else { Output.stderr("password of \(user) set") }
+  }
+}
+
+struct UserDelete: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "delete",
+    abstract: "Delete a user and everything of theirs; their hardware tokens return to the inventory.",
+    discussion: """
+      Phone apps, recovery codes, application passwords and browser sessions go with the user. Their
+      hardware tokens stay in the store unassigned: give one to someone else with `otptoken assign`
+      and two consecutive codes. The audit log keeps the user's history.
+
+      Example:
+        otptoken user delete --user alice --force
+      """)
+  @OptionGroup var verifier: VerifierOptions
+  @Option(help: "The user.") var user: String
+  @Flag(help: "Do not ask before deleting.") var force = false
+  @Flag(help: "Print one JSON object.") var json = false
+
+  func run() throws {
+    let accounts = try verifier.accounts(json: json)
+    try askBeforeDestroying("Delete \(user) and all their factors?", force: force, json: json)
+    try verifierCall(json: json) { () throws(VerifierError) in
+      try accounts.deleteUser(name: user, source: verifier.source)
+    }
+    if json { Output.json(["ok": true, "user": user]) } else { Output.stderr("deleted user \(user)") }
   }
 }
