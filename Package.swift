@@ -25,9 +25,11 @@ let package = Package(
     .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+    .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
   ],
   targets: [
     // Pure codec of the YubiKey OTP HID protocol, shared by the driver and the firmware.
@@ -106,6 +108,19 @@ let package = Package(
         .product(name: "Prometheus", package: "swift-prometheus"),
       ],
       resources: [.copy("openapi.json")]),
+    // The pages people sign in on and manage their factors with, and the administrators' pages:
+    // server-rendered (Mustache), in English and Russian, on the service's router.
+    .target(
+      name: "VerifierWeb",
+      dependencies: [
+        "Verifier", "VerifierService", "OneTimePassword", "QRCode",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Mustache", package: "swift-mustache"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      resources: [.copy("Templates"), .copy("Texts"), .copy("Static")]),
     // Vendor seed files: PSKC (RFC 6030), plain, pre-shared key and PBKDF2.
     .target(
       name: "SeedImport",
@@ -126,7 +141,8 @@ let package = Package(
       dependencies: [
         "OTPWire", "TokenSimulator", "TokenSimulatorUHID", "VirtualHID", "TokenDriver", "TokenTransport",
         "HIDAPITransport",
-        "Verifier", "VerifierSQLite", "VerifierPostgres", "VerifierService", "SeedImport", "OneTimePassword",
+        "Verifier", "VerifierSQLite", "VerifierPostgres", "VerifierService", "VerifierWeb", "SeedImport",
+        "OneTimePassword",
         "Enrollment", "QRCode", .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]

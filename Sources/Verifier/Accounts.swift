@@ -259,6 +259,8 @@ public struct FactorSummary: Sendable, Codable, Equatable {
     public var active: Bool
     public var failures: Int
     public var locked: Bool
+    /// Milliseconds since 1970.
+    public var throttledUntil: Int64?
   }
   public struct AppPassword: Sendable, Codable, Equatable {
     public var name: String
@@ -286,7 +288,9 @@ extension Accounts {
             locked: $0.state.hardLocked, throttledUntil: $0.state.throttledUntil)
         },
         phoneApps: try store.totpFactors(userID: user.id).map {
-          .init(id: $0.id, active: $0.state.active, failures: $0.state.failures, locked: $0.state.hardLocked)
+          .init(
+            id: $0.id, active: $0.state.active, failures: $0.state.failures, locked: $0.state.hardLocked,
+            throttledUntil: $0.state.throttledUntil)
         },
         recoveryCodesLeft: try store.remainingRecoveryCodes(userID: user.id),
         appPasswords: try store.appPasswords(userID: user.id).map {

@@ -66,3 +66,33 @@ public protocol BrowserSessionStore: Sendable {
   /// Ends every session of a user (a password change, an administrator's order).
   func deleteSessions(userID: Int64) throws(StoreError)
 }
+
+extension Accounts {
+  /// Starts a browser session of the user at `stage`, lasting `lifetime` milliseconds, with a fresh
+  /// id and CSRF token. The id goes in the cookie; only its hash is stored.
+  public func startSession(user name: String, stage: BrowserSession.Stage, lifetime: Int64)
+    throws(VerifierError) -> (id: String, session: BrowserSession)
+  {
+    let user = try hotp.lookUp(name)
+    let (id, hash) = BrowserSession.newID()
+    let session = BrowserSession(
+      idHash: hash, userID: user.id, userName: user.name, stage: stage, csrf: BrowserSession.randomToken(),
+      createdAt: now, expiresAt: now + lifetime)
+    try storeCall { () throws(StoreError) in try store.insertSession(session) }
+    return (id, session)
+  }
+
+  /// The live session a cookie's id names, or nil (unknown, expired, or not an id at all).
+  public func session(id: String) throws(VerifierError) -> BrowserSession? {
+    guard (40...64).contains(id.utf8.count) else { return nil }
+    let now = now
+    return try storeCall { () throws(StoreError) in
+      try store.session(idHash: BrowserSession.hash(id), now: now)
+    }
+  }
+
+  /// Ends a session wherever it is stored.
+  public func endSession(_ session: BrowserSession) throws(VerifierError) {
+    try storeCall { () throws(StoreError) in try store.deleteSession(idHash: session.idHash) }
+  }
+}

@@ -170,6 +170,15 @@ extension Accounts {
     }
   }
 
+  /// For the pages: whether the policy obliges the user to enrol a factor, as
+  /// ``enrolmentDue(_:_:)`` answers it.
+  public func enrolmentDeadline(user name: String) throws(VerifierError) -> Int64?? {
+    let user = try hotp.lookUp(name)
+    let account = try storeCall { () throws(StoreError) in try store.account(userID: user.id) }
+    if let off = account.secondFactorOffUntil, now < off { return nil }
+    return try enrolmentDue(user, account)
+  }
+
   /// For a user without a factor whom the policy obliges to enrol one: the deadline until which
   /// the password alone still lets them in (`.some(nil)`: passed, or none). nil: not obliged, or
   /// the user has a factor.

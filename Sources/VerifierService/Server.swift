@@ -8,13 +8,15 @@ import NIOPosix
 /// Runs the API until SIGTERM or SIGINT, then stops taking connections, lets requests in flight
 /// finish, and returns.
 public enum VerifierServer {
-  /// `onListening` gets the bound port (useful with port 0).
+  /// Serves `router` (``VerifierAPI/makeRouter()``, perhaps with pages added); `onListening` gets
+  /// the bound port (useful with port 0).
   public static func run(
-    api: VerifierAPI, host: String, port: Int, limits: ConnectionLimits = ConnectionLimits(), logger: Logger,
-    onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    router: Router<ServiceRequestContext>, host: String, port: Int,
+    limits: ConnectionLimits = ConnectionLimits(),
+    logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
   ) async throws {
     let app = Application(
-      router: api.makeRouter(),
+      router: router,
       server: server(limits),
       configuration: .init(address: .hostname(host, port: port), serverName: "otptoken"),
       onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },

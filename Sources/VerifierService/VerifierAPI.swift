@@ -140,8 +140,11 @@ public struct VerifierAPI: Sendable {
 
   // MARK: Helpers
 
-  /// Runs a blocking verifier call on the thread pool.
-  func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(VerifierError) -> T) async throws -> T {
+  /// Runs a blocking verifier call on the service's thread pool (never on an event loop or the
+  /// cooperative pool).
+  public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(VerifierError) -> T) async throws
+    -> T
+  {
     try await threads.runIfActive { () throws -> T in try body() }
   }
 
