@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: setup build test demo bench man format clean udev-check uhid-lane fuzz
+.PHONY: setup build test demo bench man format clean udev-check uhid-lane fuzz browser-check screenshots
 
 setup:
 	@bash scripts/setup.sh
@@ -13,11 +13,13 @@ build: setup
 	$(SWIFT) build --build-tests
 
 # The PostgreSQL suites run against a throw-away cluster started and removed around the tests;
-# the HTTP API is checked against its openapi.json by schemathesis; every fuzzer replays its committed corpus, then fuzzes for 10 s; then the real-kernel lane: a VM
-# where the simulated token is a /dev/hidraw device (UHID).
+# the HTTP API is checked against its openapi.json by schemathesis; the pages are driven in
+# headless chromium; every fuzzer replays its committed corpus, then fuzzes for 10 s; then the
+# real-kernel lane: a VM where the simulated token is a /dev/hidraw device (UHID).
 test: build udev-check
 	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
 	@bash scripts/openapi-check.sh $(BIN)/otptoken
+	@bash scripts/browser-check.sh $(BIN)/otptoken
 	@for f in wire virtual-hid codes enrollment-csv pskc; do $(BIN)/otptoken-fuzz $$f Fuzz/Corpus/$$f || exit 1; done
 	@FUZZ_SECONDS=10 bash scripts/fuzz.sh
 	@bash scripts/uhid-lane.sh $(BIN)/otptoken
@@ -25,6 +27,15 @@ test: build udev-check
 # Every fuzzer for FUZZ_SECONDS (default 60) under libFuzzer and AddressSanitizer (docs/fuzzing.md).
 fuzz: setup
 	@bash scripts/fuzz.sh
+
+# Only the pages in headless chromium (scripts/browser-check.sh).
+browser-check: build
+	@bash scripts/browser-check.sh $(BIN)/otptoken
+
+# The README's screenshots, taken by the browser check (docs/screenshots).
+screenshots: build
+	@mkdir -p docs/screenshots
+	@bash scripts/browser-check.sh $(BIN)/otptoken docs/screenshots
 
 # Only the real-kernel lane (installs qemu, a kernel and virtme-ng when missing; about 2 minutes).
 uhid-lane: build

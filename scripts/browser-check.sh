@@ -15,6 +15,12 @@ venv=.build/selenium
 for tool in chromium chromedriver zbarimg oathtool; do
   command -v "$tool" >/dev/null || { echo "browser-check: $tool is missing (make setup installs it)" >&2; exit 3; }
 done
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+if ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
 if ! "$venv/bin/python" -c "import selenium" 2>/dev/null; then
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(pkg-config libhidapi-dev libhidapi-hidraw0 libusb-1.0-0-dev libsqlite3-dev libqrencode-dev
-  oathtool zbar-tools faketime postgresql postgresql-client)
+  oathtool zbar-tools faketime postgresql postgresql-client chromium chromium-driver)
 
 missing=()
 for p in "${packages[@]}"; do
