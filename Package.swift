@@ -219,6 +219,12 @@ let package = Package(
         "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
         "TestScratch", .product(name: "HummingbirdTesting", package: "hummingbird"),
       ]),
+    .testTarget(
+      name: "VerifierWebTests",
+      dependencies: [
+        "VerifierWeb", "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
+        "TestScratch", .product(name: "HummingbirdTesting", package: "hummingbird"),
+      ]),
     // Two `otptoken serve` nodes on one PostgreSQL database, hammered, killed and cut off.
     .testTarget(
       name: "ServiceClusterTests",
