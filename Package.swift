@@ -110,10 +110,12 @@ let package = Package(
       resources: [.copy("openapi.json")]),
     // The pages people sign in on and manage their factors with, and the administrators' pages:
     // server-rendered (Mustache), in English and Russian, on the service's router.
+    // What browsers send the pages: form bodies and Accept-Language, decoded without trust.
+    .target(name: "BrowserInput"),
     .target(
       name: "VerifierWeb",
       dependencies: [
-        "Verifier", "VerifierService", "OneTimePassword", "QRCode",
+        "BrowserInput", "Verifier", "VerifierService", "OneTimePassword", "QRCode",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "Mustache", package: "swift-mustache"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -165,6 +167,7 @@ let package = Package(
       name: "otptoken-fuzz",
       dependencies: [
         "FuzzSupport", "OTPWire", "VirtualHID", "OneTimePassword", "Verifier", "SeedImport", "Enrollment",
+        "BrowserInput",
       ],
       path: "Fuzz/otptoken-fuzz"),
 
@@ -222,7 +225,7 @@ let package = Package(
     .testTarget(
       name: "VerifierWebTests",
       dependencies: [
-        "VerifierWeb", "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
+        "VerifierWeb", "BrowserInput", "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
         "TestScratch", .product(name: "HummingbirdTesting", package: "hummingbird"),
       ]),
     // Two `otptoken serve` nodes on one PostgreSQL database, hammered, killed and cut off.

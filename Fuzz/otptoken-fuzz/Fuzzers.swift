@@ -9,6 +9,7 @@ let fuzzers: [String: @Sendable ([UInt8]) -> Void] = [
   "codes": fuzzCodes,
   "enrollment-csv": fuzzEnrollmentCSV,
   "pskc": fuzzPSKC,
+  "browser-input": fuzzBrowserInput,
 ]
 
 #if OTPTOKEN_FUZZING

@@ -1,3 +1,4 @@
+import BrowserInput
 import Foundation
 
 /// The pages' texts in one language, from `Texts/<code>.json`: one file per language, every key in
@@ -24,24 +25,8 @@ struct Texts: Sendable {
     return all
   }
 
-  /// The language an `Accept-Language` header prefers among ``codes``, by quality and then order;
-  /// English when none of them is named or the header is missing or garbled.
-  static func negotiate(_ header: String?) -> String {
-    guard let header, header.utf8.count <= 1024 else { return codes[0] }
-    var best: (code: String, quality: Double)?
-    for item in header.split(separator: ",").prefix(32) {
-      let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-      guard let tag = parts.first?.lowercased(), !tag.isEmpty else { continue }
-      var quality = 1.0
-      for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
-        quality = Double(parameter.dropFirst(2)).map { min(max($0, 0), 1) } ?? 0
-      }
-      let primary = String(tag.split(separator: "-").first ?? "")
-      guard quality > 0, let code = codes.first(where: { $0 == primary }) else { continue }
-      if best == nil || quality > best!.quality { best = (code, quality) }
-    }
-    return best?.code ?? codes[0]
-  }
+  /// The language a request's `Accept-Language` header prefers among ``codes``.
+  static func negotiate(_ header: String?) -> String { AcceptLanguage.choose(among: codes, header) }
 }
 
 /// The pages cannot start: a resource is missing or malformed.

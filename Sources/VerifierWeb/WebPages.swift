@@ -1,3 +1,4 @@
+import BrowserInput
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -3,23 +3,23 @@ import Foundation
 /// An `application/x-www-form-urlencoded` body, as browsers send forms: `a=1&b=x+y%21`. Names and
 /// values are percent-decoded, `+` is a space; a malformed escape or invalid UTF-8 makes the whole
 /// form unreadable rather than half read. The last of repeated names wins.
-struct Form: Sendable, Equatable {
-  let fields: [String: String]
+public struct Form: Sendable, Equatable {
+  public let fields: [String: String]
 
-  subscript(_ name: String) -> String? { fields[name] }
+  public subscript(_ name: String) -> String? { fields[name] }
 
   /// The trimmed value, nil when missing or empty.
-  func text(_ name: String) -> String? {
+  public func text(_ name: String) -> String? {
     guard let value = fields[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
       return nil
     }
     return value
   }
 
-  init(fields: [String: String]) { self.fields = fields }
+  public init(fields: [String: String]) { self.fields = fields }
 
   /// nil when the body is not a readable form.
-  init?(_ bytes: some Collection<UInt8>) {
+  public init?(_ bytes: some Collection<UInt8>) {
     var fields: [String: String] = [:]
     for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
       let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
