@@ -210,6 +210,24 @@ public struct Accounts: Sendable {
     return password
   }
 
+  /// For a client application's first sign-in with the password and a code, as the seed documents
+  /// describe for mail and calendar apps: a new application password named after the client
+  /// ("Thunderbird", or "Thunderbird 2" if that name is taken), shown once. The client uses it alone
+  /// from then on; the user sees it listed and may revoke it.
+  public func issueClientPassword(user name: String, client: String) throws(VerifierError)
+    -> (name: String, password: String)
+  {
+    let base = client.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !base.isEmpty, base.count <= 56, !base.contains(where: \.isNewline) else {
+      throw .invalidInput("a client's name is 1 to 56 characters")
+    }
+    let taken = Set(try appPasswords(user: name).map(\.name))
+    guard let label = ([base] + (2...99).map { "\(base) \($0)" }).first(where: { !taken.contains($0) }) else {
+      throw .conflict("\(name) has 99 application passwords named after \(base)")
+    }
+    return (label, try addAppPassword(user: name, label: label))
+  }
+
   /// Revokes an application password.
   public func revokeAppPassword(user name: String, label: String) throws(VerifierError) {
     let user = try hotp.lookUp(name)

@@ -14,6 +14,9 @@ struct LoginBody: Decodable {
   var code: String?
   /// The calling application checked the password itself: only the second step runs.
   var passwordCheckedByCaller: Bool?
+  /// A client application signing in with the password and a code asks for an application
+  /// password named after it, to use alone from then on.
+  var client: String?
 }
 struct NewUserBody: Decodable {
   var name: String
@@ -79,6 +82,13 @@ struct LoginAnswer: Encodable {
   var via: String?
   var deadline: Int64?
   var reason: String?
+  /// Issued to a client at its sign-in with the password and a code (shown once).
+  var appPassword: IssuedPassword?
+
+  struct IssuedPassword: Encodable {
+    var name: String
+    var password: String
+  }
 }
 
 extension VerifierAPI {
@@ -335,7 +345,16 @@ extension VerifierAPI {
       source: source(context))
     var answer = LoginAnswer(user: body.user, outcome: "refused")
     switch outcome {
-    case .allowed(let via): (answer.outcome, answer.via) = ("allowed", via)
+    case .allowed(let via):
+      (answer.outcome, answer.via) = ("allowed", via)
+      // Only a sign-in that proved a second factor earns a password that stands in for one.
+      if let client = body.client, checkPassword, via != "password", !via.hasPrefix("app-password") {
+        let user = body.user
+        let issued = try await blocking { () throws(VerifierError) in
+          try accounts.issueClientPassword(user: user, client: client)
+        }
+        answer.appPassword = .init(name: issued.name, password: issued.password)
+      }
     case .allowedUntilDeadline(let deadline): (answer.outcome, answer.deadline) = ("allowed", deadline)
     case .codeRequired: answer.outcome = "code-required"
     case .enrollmentRequired: answer.outcome = "enrollment-required"

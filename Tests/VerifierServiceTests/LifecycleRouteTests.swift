@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import OneTimePassword
+import Synchronization
 import Testing
 import Verifier
 
@@ -78,6 +79,35 @@ import Verifier
       try await accounts.login(user: "alice", password: "new horse", code: nil) == .allowed(via: "password"))
     let summary = try accounts.factorSummary(user: "alice")
     #expect(summary.phoneApps.isEmpty && summary.recoveryCodesLeft == 0)
+  }
+
+  /// A mail app signs in once with the password and a code and gets a password of its own.
+  @Test func aClientsFirstSignInIssuesAnApplicationPassword() async throws {
+    let f = try ServiceFixture()
+    let (key, codes) = (f.verifyOnly, [f.code(0), f.code(1)])
+    let issued = Mutex<[String]>([])
+    try await f.test { client in
+      for code in codes {
+        let body = #"{"user":"alice","password":"correct horse","code":"\#(code)","client":"Thunderbird"}"#
+        try await client.execute(uri: "/v1/login", method: .post, headers: bearer(key), body: json(body)) {
+          let answer = object($0)
+          #expect(answer["outcome"] as? String == "allowed")
+          let password = answer["appPassword"] as? [String: String]
+          issued.withLock { $0.append("\(password?["name"] ?? "-") \(password?["password"]?.count ?? 0)") }
+          if let secret = password?["password"] { issued.withLock { $0.append(secret) } }
+        }
+      }
+      // Without a code, no password is issued, however the client asks.
+      let noCode = #"{"user":"bob","password":"x","client":"Thunderbird"}"#
+      try await client.execute(uri: "/v1/login", method: .post, headers: bearer(key), body: json(noCode)) {
+        #expect(object($0)["appPassword"] == nil)
+      }
+    }
+    let got = issued.withLock { $0 }
+    #expect(got.count == 4 && got[0] == "Thunderbird 16" && got[2] == "Thunderbird 2 16")
+    #expect(
+      try await f.accounts.login(user: "alice", password: got[1], code: nil)
+        == .allowed(via: "app-password:Thunderbird"))
   }
 
   @Test func deletingAUserOverHTTP() async throws {

@@ -14,6 +14,7 @@ struct LoginCommand: AsyncParsableCommand {
       Examples:
         otptoken login --user alice --password 's3cret' --code 492039
         otptoken login --user alice --password abcdefghijklmnop
+        otptoken login --user alice --password 's3cret' --code 492039 --client Thunderbird
       """)
   @OptionGroup var verifier: VerifierOptions
   @Option(help: "The user.") var user: String
@@ -21,6 +22,11 @@ struct LoginCommand: AsyncParsableCommand {
   @Flag(help: "Read the password from standard input.") var passwordStdin = false
   @Option(help: "A code from any of the user's factors, or a recovery code.") var code: String?
   @Flag(help: "The application checked the password; run only the second step.") var passwordChecked = false
+  @Option(
+    help:
+      "A client application signing in with the password and a code: print a new application password named after it."
+  )
+  var client: String?
   @Flag(help: "Print one JSON object.") var json = false
 
   func run() async throws {
@@ -48,8 +54,21 @@ struct LoginCommand: AsyncParsableCommand {
       )
     case .refused(let why): (result, detail, allowed) = ("refused", why, false)
     }
+    var issued: (name: String, password: String)?
+    if let client, !passwordChecked, case .allowed(let via) = outcome, via != "password",
+      !via.hasPrefix("app-password")
+    {
+      issued = try verifierCall(json: json) { () throws(VerifierError) in
+        try accounts.issueClientPassword(user: user, client: client)
+      }
+    }
     if json {
-      Output.json(["ok": allowed, "result": result, "detail": detail])
+      var answer: [String: Any] = ["ok": allowed, "result": result, "detail": detail]
+      if let issued { answer["appPassword"] = ["name": issued.name, "password": issued.password] }
+      Output.json(answer)
+    } else if let issued {
+      Output.stdout(issued.password)
+      Output.stderr("let in (\(detail)); application password \(issued.name) (shown once) is above")
     } else {
       Output.stderr(allowed ? "let in (\(detail))" : "\(result == "refused" ? "refused" : result): \(detail)")
     }
