@@ -106,12 +106,15 @@ public struct VerifierAPI: Sendable {
         allow: taken.map(\.method.rawValue).joined(separator: ", ")
       )
     }
+    // Every pattern the path fits counts: `/v1/users/a/totp/confirm` is both a POST route and the
+    // DELETE route `/v1/users/{user}/totp/{id}`.
     return { path in
       let segments = path.split(separator: "/")
-      return patterns.first { pattern in
+      let methods = patterns.filter { pattern in
         pattern.segments.count == segments.count
           && zip(pattern.segments, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
-      }?.allow
+      }.flatMap { $0.allow.components(separatedBy: ", ") }
+      return methods.isEmpty ? nil : Array(Set(methods)).sorted().joined(separator: ", ")
     }
   }
 

@@ -4,6 +4,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Mustache
+import NIOCore
+import NIOHTTP1
 import OneTimePassword
 import Verifier
 import VerifierService

@@ -21,10 +21,10 @@ import Verifier
       }
     }
     #expect(opened.load(ordering: .relaxed) == 6)
-    #expect(try TestPostgres.psql(database.url, "SELECT count(*) FROM schema_migrations") == "5")
+    #expect(try TestPostgres.psql(database.url, "SELECT count(*) FROM schema_migrations") == "6")
     #expect(
       try TestPostgres.psql(database.url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-        == "11")
+        == "12")
   }
 
   @Test func sixteenConnectionsRacingAcceptEachCodeOnce() async throws {

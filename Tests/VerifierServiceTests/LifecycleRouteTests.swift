@@ -62,6 +62,10 @@ import Verifier
       try await client.execute(uri: "/v1/users/alice/totp/x", method: .delete, headers: bearer(admin)) {
         #expect($0.status == .badRequest)
       }
+      // Both routes this path fits are named.
+      try await client.execute(uri: "/v1/users/alice/totp/confirm", method: .get, headers: bearer(admin)) {
+        #expect($0.status == .methodNotAllowed && $0.headers[.allow] == "DELETE, POST")
+      }
       try await client.execute(uri: "/v1/users/alice/totp/\(id)", method: .delete, headers: bearer(admin)) {
         #expect($0.status == .noContent)
       }
