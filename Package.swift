@@ -30,6 +30,8 @@ let package = Package(
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
   ],
   targets: [
     // Pure codec of the YubiKey OTP HID protocol, shared by the driver and the firmware.
@@ -98,8 +100,9 @@ let package = Package(
     .target(
       name: "VerifierService",
       dependencies: [
-        "Verifier", "OneTimePassword", .product(name: "Hummingbird", package: "hummingbird"),
+        "Verifier", "OneTimePassword", "BrowserInput", .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdCore", package: "hummingbird"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -110,6 +113,21 @@ let package = Package(
       resources: [.copy("openapi.json")]),
     // The pages people sign in on and manage their factors with, and the administrators' pages:
     // server-rendered (Mustache), in English and Russian, on the service's router.
+    // RADIUS (RFC 2865) as a pure codec: packets, the hidden password, the authenticators.
+    .target(
+      name: "RADIUS",
+      dependencies: ["OneTimePassword", .product(name: "Crypto", package: "swift-crypto")]),
+    // The verifier over RADIUS, for network devices and pam_radius_auth: a UDP listener (NIO).
+    .target(
+      name: "VerifierRADIUS",
+      dependencies: [
+        "RADIUS", "Verifier", .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+      ]),
+    // The configuration file of `serve` (YAML): read, checked, and errors with their line.
+    .target(
+      name: "ServiceConfiguration",
+      dependencies: ["Verifier", .product(name: "Yams", package: "Yams")]),
     // What browsers send the pages: form bodies and Accept-Language, decoded without trust.
     .target(name: "BrowserInput"),
     .target(
@@ -144,7 +162,8 @@ let package = Package(
       dependencies: [
         "OTPWire", "TokenSimulator", "TokenSimulatorUHID", "VirtualHID", "TokenDriver", "TokenTransport",
         "HIDAPITransport",
-        "Verifier", "VerifierSQLite", "VerifierPostgres", "VerifierService", "VerifierWeb", "SeedImport",
+        "Verifier", "VerifierSQLite", "VerifierPostgres", "VerifierService", "VerifierWeb", "VerifierRADIUS",
+        "ServiceConfiguration", "SeedImport",
         "OneTimePassword",
         "Enrollment", "QRCode", .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -113,6 +113,19 @@ extension VerifierAPI {
       Route(method: .post, path: "/v1/login", scope: .verify) { request, context in
         try await login(request, context)
       },
+      // privacyIDEA's protocol, for its clients; who may call it is ValidateAccess's, not a scope's.
+      Route(method: .post, path: "/validate/check", scope: nil) { request, context in
+        try await validateCheck(request, context).0
+      },
+      Route(method: .get, path: "/validate/check", scope: nil) { request, context in
+        try await validateCheck(request, context).0
+      },
+      Route(method: .post, path: "/validate/radiuscheck", scope: nil) { request, context in
+        Response(status: try await validateCheck(request, context).1 ? .noContent : .badRequest)
+      },
+      Route(method: .get, path: "/validate/radiuscheck", scope: nil) { request, context in
+        Response(status: try await validateCheck(request, context).1 ? .noContent : .badRequest)
+      },
       Route(method: .get, path: "/v1/users", scope: .admin) { _, _ in
         let accounts = accounts
         let names = try await blocking { () throws(VerifierError) in

@@ -51,12 +51,14 @@ public struct VerifierAPI: Sendable {
   let keyCache: KeyCache
   let logger: Logger
   let pacing = RefusalPacing()
+  /// Who may call `/validate/check` (nobody by default).
+  let validateAccess: ValidateAccess
 
   /// `threads` must be started; the caller shuts it down after the server stops.
   public init(
     accounts: Accounts, clientKeys: ClientKeys, threads: NIOThreadPool, limits: Limits = Limits(),
     metrics: ServiceMetrics = ServiceMetrics(), logger: Logger = Logger(label: "otptoken.service"),
-    keyCacheSeconds: Double = 1,
+    keyCacheSeconds: Double = 1, validateAccess: ValidateAccess = ValidateAccess(),
     monotonicSeconds: @escaping @Sendable () -> Double = {
       Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
@@ -66,6 +68,7 @@ public struct VerifierAPI: Sendable {
     self.threads = threads
     self.metrics = metrics
     self.logger = logger
+    self.validateAccess = validateAccess
     addressLimiter = RateLimiter(
       rate: limits.perAddress.rate, burst: limits.perAddress.burst, now: monotonicSeconds)
     userLimiter = RateLimiter(rate: limits.perUser.rate, burst: limits.perUser.burst, now: monotonicSeconds)
