@@ -187,7 +187,7 @@ let package = Package(
       name: "otptoken-fuzz",
       dependencies: [
         "FuzzSupport", "OTPWire", "VirtualHID", "OneTimePassword", "Verifier", "SeedImport", "Enrollment",
-        "BrowserInput",
+        "BrowserInput", "RADIUS",
       ],
       path: "Fuzz/otptoken-fuzz"),
 
@@ -242,6 +242,9 @@ let package = Package(
         "VerifierService", "Verifier", "VerifierSQLite", "OneTimePassword",
         "TestScratch", .product(name: "HummingbirdTesting", package: "hummingbird"),
       ]),
+    .testTarget(name: "RADIUSTests", dependencies: ["RADIUS"]),
+    .testTarget(
+      name: "ServiceConfigurationTests", dependencies: ["ServiceConfiguration", "Verifier", "TestScratch"]),
     .testTarget(
       name: "VerifierWebTests",
       dependencies: [

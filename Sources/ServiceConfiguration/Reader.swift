@@ -13,9 +13,16 @@ struct Reader {
 
   /// The entries of a mapping, each key once and known.
   func entries(_ node: Node, _ what: String, known: [String]) throws(ConfigurationError) -> [(String, Node)] {
+    try keyedEntries(node, what, known: known).map { ($0.0, $0.2) }
+  }
+
+  /// The entries with the nodes of their keys, for errors about a whole section.
+  func keyedEntries(_ node: Node, _ what: String, known: [String]) throws(ConfigurationError) -> [(
+    String, Node, Node
+  )] {
     guard case .mapping(let mapping) = node else { throw fail(node, "\(what) must be a mapping of settings") }
     var seen: Set<String> = []
-    var result: [(String, Node)] = []
+    var result: [(String, Node, Node)] = []
     for (keyNode, value) in mapping {
       guard case .scalar(let key) = keyNode else {
         throw fail(keyNode, "a setting's name must be plain text")
@@ -25,7 +32,7 @@ struct Reader {
           keyNode, "unknown setting '\(key.string)' in \(what); known: \(known.joined(separator: ", "))")
       }
       guard seen.insert(key.string).inserted else { throw fail(keyNode, "'\(key.string)' is set twice") }
-      result.append((key.string, value))
+      result.append((key.string, keyNode, value))
     }
     return result
   }
@@ -86,7 +93,7 @@ struct Reader {
 
   func read(_ root: Node, into c: inout ServiceConfiguration) throws(ConfigurationError) {
     let sections = ["store", "listen", "tls", "limits", "log_level", "verifier", "web", "validate", "radius"]
-    for (key, node) in try entries(root, "the file", known: sections) {
+    for (key, keyNode, node) in try keyedEntries(root, "the file", known: sections) {
       switch key {
       case "store":
         for (name, value) in try entries(node, "store", known: ["db", "postgres", "key_file"]) {
@@ -118,7 +125,7 @@ struct Reader {
             key = try string(value, "tls.key")
           }
         }
-        guard let certificate, let key else { throw fail(node, "tls needs both certificate and key") }
+        guard let certificate, let key else { throw fail(keyNode, "tls needs both certificate and key") }
         c.tls = .init(certificate: certificate, key: key)
       case "limits":
         let known = [
@@ -140,7 +147,7 @@ struct Reader {
           throw fail(node, "log_level must be trace, debug, info, notice, warning, error or critical")
         }
         c.logLevel = level
-      case "verifier": try readVerifier(node, into: &c.verifier)
+      case "verifier": try readVerifier(node, keyNode, into: &c.verifier)
       case "web":
         let known = ["enabled", "admin_group", "remember_days", "session_hours", "issuer"]
         for (name, value) in try entries(node, "web", known: known) {
@@ -172,12 +179,14 @@ struct Reader {
             c.validate.callers.append(.init(network: network, pass: field))
           }
         }
-      default: c.radius = try readRADIUS(node)
+      default: c.radius = try readRADIUS(node, keyNode)
       }
     }
   }
 
-  func readVerifier(_ node: Node, into settings: inout VerifierSettings) throws(ConfigurationError) {
+  func readVerifier(_ node: Node, _ keyNode: Node, into settings: inout VerifierSettings)
+    throws(ConfigurationError)
+  {
     let known = [
       "look_ahead", "sync_window", "resync_expiry_seconds", "explicit_resync_window", "replay_lookback",
       "throttle_after", "throttle_base_seconds", "throttle_cap_seconds", "hard_lock_after", "totp_window",
@@ -203,7 +212,7 @@ struct Reader {
     do { settings = try settings.validated() } catch { throw fail(node, "verifier: \(error)") }
   }
 
-  func readRADIUS(_ node: Node) throws(ConfigurationError) -> ServiceConfiguration.RADIUS {
+  func readRADIUS(_ node: Node, _ keyNode: Node) throws(ConfigurationError) -> ServiceConfiguration.RADIUS {
     var radius = ServiceConfiguration.RADIUS()
     for (name, value) in try entries(node, "radius", known: ["host", "port", "prompt", "clients"]) {
       switch name {
@@ -239,7 +248,7 @@ struct Reader {
         }
       }
     }
-    guard !radius.clients.isEmpty else { throw fail(node, "radius needs at least one client") }
+    guard !radius.clients.isEmpty else { throw fail(keyNode, "radius needs at least one client") }
     return radius
   }
 }

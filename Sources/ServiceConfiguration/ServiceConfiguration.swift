@@ -105,22 +105,27 @@ public struct ServiceConfiguration: Sendable, Equatable {
     let root: Node?
     do { root = try Yams.compose(yaml: yaml) } catch {
       throw ConfigurationError(
-        file: file, line: Self.line(of: error), message: "not valid YAML: \(Self.problem(of: error))")
+        file: file, line: Self.line(of: error, in: yaml),
+        message: "not valid YAML: \(Self.problem(of: error))")
     }
     let reader = Reader(file: file)
     guard let root else { return }
     try reader.read(root, into: &self)
   }
 
-  static func line(of error: any Error) -> Int? {
-    if let error = error as? YamlError {
-      switch error {
-      case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
-        return mark.line
-      default: return nil
-      }
+  static func line(of error: any Error, in yaml: String) -> Int? {
+    guard let error = error as? YamlError else { return nil }
+    switch error {
+    case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+      return mark.line
+    case .duplicatedKeysInMapping(let duplicates, let context):
+      // The second time the key appears, from the mapping on.
+      let key = (duplicates.first ?? "") + ":"
+      let lines = yaml.components(separatedBy: "\n").enumerated().dropFirst(max(0, context.mark.line - 1))
+      return lines.filter { $0.element.trimmingCharacters(in: .whitespaces).hasPrefix(key) }.dropFirst().first
+        .map { $0.offset + 1 } ?? context.mark.line
+    default: return nil
     }
-    return nil
   }
 
   static func problem(of error: any Error) -> String {
@@ -128,6 +133,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
       switch error {
       case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _):
         return problem
+      case .duplicatedKeysInMapping(let duplicates, _):
+        return "'\(duplicates.joined(separator: "', '"))' is set twice"
       default: break
       }
     }

@@ -82,8 +82,9 @@ final class PlainHTTPRefusal: ChannelInboundHandler, RemovableChannelHandler {
       context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
       return
     }
+    let channel = context.channel
     context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: Self.answer))).whenComplete { _ in
-      context.close(promise: nil)
+      channel.close(promise: nil)
     }
   }
 }
