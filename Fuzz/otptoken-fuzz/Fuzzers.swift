@@ -10,6 +10,7 @@ let fuzzers: [String: @Sendable ([UInt8]) -> Void] = [
   "enrollment-csv": fuzzEnrollmentCSV,
   "pskc": fuzzPSKC,
   "browser-input": fuzzBrowserInput,
+  "radius": fuzzRADIUS,
 ]
 
 #if OTPTOKEN_FUZZING
