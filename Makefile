@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: setup build test demo bench man format clean udev-check uhid-lane fuzz browser-check screenshots
+.PHONY: setup build test demo bench man format clean udev-check uhid-lane fuzz browser-check protocols-check screenshots
 
 setup:
 	@bash scripts/setup.sh
@@ -14,13 +14,16 @@ build: setup
 
 # The PostgreSQL suites run against a throw-away cluster started and removed around the tests;
 # the HTTP API is checked against its openapi.json by schemathesis; the pages are driven in
-# headless chromium; every fuzzer replays its committed corpus, then fuzzes for 10 s; then the
-# real-kernel lane: a VM where the simulated token is a /dev/hidraw device (UHID).
+# headless chromium; /validate/check, RADIUS, PAM and TLS with Debian's clients; every fuzzer
+# replays its committed corpus, then fuzzes for 10 s; then the real-kernel lane: a VM where the
+# simulated token is a /dev/hidraw device (UHID).
 test: build udev-check
+	@bash systemd/check.sh $(BIN)/otptoken
 	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
 	@bash scripts/openapi-check.sh $(BIN)/otptoken
 	@bash scripts/browser-check.sh $(BIN)/otptoken
-	@for f in wire virtual-hid codes enrollment-csv pskc browser-input; do $(BIN)/otptoken-fuzz $$f Fuzz/Corpus/$$f || exit 1; done
+	@bash scripts/protocols-check.sh $(BIN)/otptoken
+	@for f in wire virtual-hid codes enrollment-csv pskc browser-input radius; do $(BIN)/otptoken-fuzz $$f Fuzz/Corpus/$$f || exit 1; done
 	@FUZZ_SECONDS=10 bash scripts/fuzz.sh
 	@bash scripts/uhid-lane.sh $(BIN)/otptoken
 
@@ -31,6 +34,10 @@ fuzz: setup
 # Only the pages in headless chromium (scripts/browser-check.sh).
 browser-check: build
 	@bash scripts/browser-check.sh $(BIN)/otptoken
+
+# Only /validate/check, RADIUS, PAM and TLS with Debian's clients (scripts/protocols-check.sh).
+protocols-check: build
+	@bash scripts/protocols-check.sh $(BIN)/otptoken
 
 # The README's screenshots, taken by the browser check (docs/screenshots).
 screenshots: build

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(pkg-config libhidapi-dev libhidapi-hidraw0 libusb-1.0-0-dev libsqlite3-dev libqrencode-dev
-  oathtool zbar-tools faketime postgresql postgresql-client chromium chromium-driver)
+  oathtool zbar-tools faketime postgresql postgresql-client chromium chromium-driver
+  freeradius-utils libpam-radius-auth pamtester libpam-wrapper openssl curl systemd)
 
 missing=()
 for p in "${packages[@]}"; do
