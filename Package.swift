@@ -244,6 +244,12 @@ let package = Package(
       ]),
     .testTarget(name: "RADIUSTests", dependencies: ["RADIUS"]),
     .testTarget(
+      name: "VerifierRADIUSTests",
+      dependencies: [
+        "VerifierRADIUS", "RADIUS", "Verifier", "StoreFixtures",
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]),
+    .testTarget(
       name: "ServiceConfigurationTests", dependencies: ["ServiceConfiguration", "Verifier", "TestScratch"]),
     .testTarget(
       name: "VerifierWebTests",
