@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
 
-/// A signed-in (or half signed-in) browser, kept server side so any node can answer it. The
+/// A signed-in (or half signed-in) browser, or another program's challenge, kept server side so
+/// any node can answer it. The
 /// cookie holds a random id; the store keeps only its SHA-256, so a copy of the database signs no
 /// one in.
 public struct BrowserSession: Sendable, Equatable {
@@ -13,6 +14,9 @@ public struct BrowserSession: Sendable, Equatable {
     case signedIn = "in"
     /// The password was right, two-step login is mandatory and overdue: only enrolment is open.
     case enrolOnly = "enrol"
+    /// A challenge of `/validate/check` or RADIUS: the password was right and its caller is to
+    /// send the code with this id. Never a browser's.
+    case challenge
   }
   public var idHash: [UInt8]
   public var userID: Int64

@@ -41,7 +41,7 @@ extension Accounts {
     let name = try UserName.checked(name)
     if let transaction {
       let session = try session(id: transaction)
-      guard let session, session.stage == .code, session.userName == name else {
+      guard let session, session.stage == .challenge, session.userName == name else {
         return .reject("unknown or expired transaction")
       }
       try endSession(session)
@@ -55,7 +55,8 @@ extension Accounts {
     let outcome = try await login(user: name, password: pass, code: nil, source: source)
     switch outcome {
     case .codeRequired:
-      let (id, session) = try startSession(user: name, stage: .code, lifetime: Self.challengeMilliseconds)
+      let (id, session) = try startSession(
+        user: name, stage: .challenge, lifetime: Self.challengeMilliseconds)
       return .challenge(transaction: id, expiresAt: session.expiresAt)
     case .refused(Self.wrongCredentials):
       // Perhaps the password followed by a code, of a length one of the user's factors has.

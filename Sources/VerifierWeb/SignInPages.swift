@@ -10,7 +10,9 @@ extension WebPages {
   func registerSignIn(on router: Router<ServiceRequestContext>) {
     router.get("/signin") { request, context in
       await visit(request, context) { visit in
-        if let stage = visit.session?.stage, stage != .code { return Self.redirect("/account") }
+        if let stage = visit.session?.stage, stage == .signedIn || stage == .enrolOnly {
+          return Self.redirect("/account")
+        }
         return signInForm(&visit, user: "", error: nil)
       }
     }

@@ -94,7 +94,8 @@ public struct WebPages: Sendable {
     }
     router.get("/") { request, context in
       await visit(request, context) { visit in
-        Self.redirect(visit.session?.stage == .code || visit.session == nil ? "/signin" : "/account")
+        let signedIn = visit.session.map { $0.stage == .signedIn || $0.stage == .enrolOnly } ?? false
+        return Self.redirect(signedIn ? "/account" : "/signin")
       }
     }
     registerSignIn(on: router)
@@ -136,7 +137,7 @@ public struct WebPages: Sendable {
           return Self.redirect(visit.session?.stage == .code ? "/signin/code" : "/signin")
         }
       }
-      if let session = visit.session, session.stage != .code {
+      if let session = visit.session, session.stage == .signedIn || session.stage == .enrolOnly {
         let (accounts, group) = (accounts, options.adminGroup)
         visit.isAdmin = try await api.blocking { () throws(VerifierError) in
           try storeCall { () throws(StoreError) in
@@ -195,7 +196,7 @@ public struct WebPages: Sendable {
   ) -> Response {
     var values = values
     values["t"] = visit.texts.strings
-    if let session = visit.session, session.stage != .code {
+    if let session = visit.session, session.stage == .signedIn || session.stage == .enrolOnly {
       values["me"] = ["name": session.userName, "csrf": session.csrf, "admin": visit.isAdmin]
     }
     let html = library.render(values, withTemplate: template) ?? ""
@@ -237,7 +238,7 @@ public struct WebPages: Sendable {
   {
     let lifetime: Int64 =
       switch stage {
-      case .code: Self.codeStepMilliseconds
+      case .code, .challenge: Self.codeStepMilliseconds
       case .signedIn, .enrolOnly:
         remember && options.rememberDays > 0
           ? Int64(options.rememberDays) * 86_400_000 : Int64(options.sessionHours) * 3_600_000
@@ -246,7 +247,7 @@ public struct WebPages: Sendable {
     let (id, session) = try await api.blocking { () throws(VerifierError) in
       try accounts.startSession(user: user, stage: stage, lifetime: lifetime)
     }
-    let maxAge = remember && stage != .code ? Int(lifetime / 1000) : nil
+    let maxAge = remember && stage == .signedIn ? Int(lifetime / 1000) : nil
     return (session, cookie(Self.sessionCookie, id, maxAge: maxAge))
   }
 

@@ -202,6 +202,24 @@ final class Browser: @unchecked Sendable {
     #expect(attempts == 1)
   }
 
+  @Test func aChallengeOfAnotherProgramIsNoBrowserSession() async throws {
+    let f = try PageFixture()
+    guard
+      case .challenge(let id, _) = try await f.accounts.validate(
+        user: "alice", pass: "alice pw", transaction: nil, field: .password, source: nil)
+    else { throw CancellationError() }
+    let code = f.code(0)
+    try await f.test { client in
+      let browser = Browser(client)
+      browser.cookies["otp_session"] = id
+      try await browser.get("/signin/code")
+      #expect(browser.location == "/signin")
+      try await browser.post("/signin/code", ["code": code], csrf: "x")
+      #expect(browser.location == "/signin")
+    }
+    #expect(try f.store.hotpFactor(serial: "4226")?.state.nextCounter == 0)
+  }
+
   @Test func anApplicationPasswordNeverSignsABrowserIn() async throws {
     let f = try PageFixture()
     let password = try f.accounts.addAppPassword(user: "alice", label: "mail")
