@@ -67,6 +67,9 @@ validate:
   callers:
     - network: 127.0.0.1
       pass: password
+    # A caller that checks the password itself sends the code alone.
+    - network: 127.0.0.3
+      pass: code
 radius:
   host: 127.0.0.1
   port: 0
@@ -108,6 +111,10 @@ check "password and code in one field (PIN+OTP) are accepted" \
   test "$(https -d user=alice --data-urlencode "pass=correct horse$code" "$base/validate/check" | json "d['result']['authentication']")" = ACCEPT
 check "the same again is a replay, refused" \
   test "$(https -d user=alice --data-urlencode "pass=correct horse$code" "$base/validate/check" | json "d['result']['value']")" = False
+check "a caller that checks the password sends the code alone" \
+  test "$(https --interface 127.0.0.3 -d user=alice -d pass="$(press)" "$base/validate/check" | json "d['result']['authentication']")" = ACCEPT
+check "an address no caller has is refused" \
+  test "$(https --interface 127.0.0.4 -o /dev/null -w '%{http_code}' -d user=alice -d pass=x "$base/validate/check")" = 403
 check "/validate/radiuscheck answers 204 on success" \
   test "$(https -o /dev/null -w '%{http_code}' -d user=alice --data-urlencode "pass=correct horse$(press)" "$base/validate/radiuscheck")" = 204
 check "/validate/radiuscheck answers 400 otherwise" \

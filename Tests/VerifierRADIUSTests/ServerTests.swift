@@ -48,8 +48,9 @@ import VerifierRADIUS
     return (packet, try packet.encoded())
   }
 
-  /// Sends `datagram` and returns the answer, or nil after `wait` milliseconds.
-  func exchange(_ socket: Int32, _ port: Int, _ datagram: [UInt8], wait: Int32 = 10_000) -> [UInt8]? {
+  /// Sends `datagram` and returns the answer, or nil after `wait` milliseconds (a minute by
+  /// default: the whole suite runs at once and may keep the verifier's threads busy).
+  func exchange(_ socket: Int32, _ port: Int, _ datagram: [UInt8], wait: Int32 = 60_000) -> [UInt8]? {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = UInt16(port).bigEndian
