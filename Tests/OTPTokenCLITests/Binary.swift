@@ -1,5 +1,6 @@
 import Foundation
 import TestScratch
+import Testing
 
 /// Runs the built `otptoken` (or `otptoken-dev`) as a user would and captures what it printed and
 /// its exit status.
@@ -57,27 +58,11 @@ struct Binary {
 
   /// Runs any program in the binary's environment (a wrapper around it, for instance) to its end.
   func run(executable: String, _ arguments: [String], input: String? = nil) throws -> Result {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let feed = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : feed
-    try process.run()
-    if let input {
-      try feed.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-      try feed.fileHandleForWriting.close()
-    }
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let run = try runProgram(
+      executable, arguments, environment: environment, input: input.map { Data($0.utf8) })
     return Result(
-      status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-      stderr: String(decoding: stderr, as: UTF8.self))
+      status: run.status, stdout: String(decoding: run.stdout, as: UTF8.self),
+      stderr: String(decoding: run.stderr, as: UTF8.self))
   }
 
   /// Starts a long-running command (a simulated token) and returns it.
@@ -118,4 +103,23 @@ final class LogCollector: @unchecked Sendable {
   }
 
   var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+}
+
+@Suite struct SpawnTests {
+  /// A child sees its three standard descriptors and nothing else of the test process.
+  @Test func aChildInheritsOnlyItsStandardDescriptors() throws {
+    let held = open("/dev/null", O_RDONLY)  // not close-on-exec
+    defer { close(held) }
+    let run = try runProgram("/bin/ls", ["/proc/self/fd"], environment: [:], input: nil)
+    let descriptors = String(decoding: run.stdout, as: UTF8.self).split(separator: "\n").compactMap {
+      Int($0)
+    }
+    #expect(run.status == 0)
+    // 3 is ls's own handle on the folder it lists.
+    #expect(descriptors.allSatisfy { $0 <= 3 } && descriptors.contains(2), "\(descriptors)")
+    #expect(
+      try runProgram("/bin/sh", ["-c", "cat; exit 7"], environment: [:], input: Data("in".utf8)).stdout
+        == Data("in".utf8))
+    #expect(try runProgram("/bin/sh", ["-c", "exit 7"], environment: [:], input: nil).status == 7)
+  }
 }
