@@ -26,28 +26,8 @@ if ! "$venv/bin/python" -c "import selenium" 2>/dev/null; then
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q "selenium==$version"
 fi
-work=$(mktemp -d /tmp/otptoken-browser.XXXXXX)
-sim="" server=""
-cleanup() {
-  for p in $server $sim; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export XDG_RUNTIME_DIR="$work" OTPTOKEN_DB="$work/v.sqlite"
-unset OTPTOKEN_KEY_FILE
-sock="$work/token.sock"
-
 # alice: a password and a simulated USB token; bob: a password and a phone app; root: an administrator.
-"$bin" sim serve --state "$work/token" --socket "$sock" --serial 12345678 2>/dev/null &
-sim=$!
-for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
-echo "correct horse" | "$bin" user add --user alice --password-stdin 2>/dev/null
-"$bin" register --user alice --socket "$sock" --no-hidapi 2> "$work/register.log" &
-reg=$!
-for _ in $(seq 200); do grep -q "press the token" "$work/register.log" 2>/dev/null && break; sleep 0.05; done
-"$bin" sim press --socket "$sock" >/dev/null
-wait "$reg"
+source scripts/lib/alice-with-token.sh browser
 echo "bob's password" | "$bin" user add --user bob --password-stdin 2>/dev/null
 echo "root's password" | "$bin" user add --user root --password-stdin 2>/dev/null
 "$bin" user groups --user root --groups admins 2>/dev/null

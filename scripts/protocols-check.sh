@@ -18,35 +18,14 @@ wrapper=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so
 radius_module=$(find /lib /usr/lib -name pam_radius_auth.so | head -1)
 [ -f "$wrapper" ] && [ -n "$radius_module" ] || { echo "protocols-check: libpam-wrapper or libpam-radius-auth is missing" >&2; exit 3; }
 
-work=$(mktemp -d /tmp/otptoken-protocols.XXXXXX)
-sim="" server=""
-cleanup() {
-  for p in $server $sim; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export XDG_RUNTIME_DIR="$work" OTPTOKEN_DB="$work/v.sqlite"
-unset OTPTOKEN_KEY_FILE OTPTOKEN_POSTGRES
-sock="$work/token.sock"
+# alice: a password and a simulated USB token.
+source scripts/lib/alice-with-token.sh protocols
 failures=0
 check() {  # description, then a command that must succeed
   local what=$1
   shift
   if "$@" >"$work/last" 2>&1; then echo "  ok: $what"; else echo "  FAILED: $what" >&2; sed 's/^/    /' "$work/last" >&2; failures=$((failures + 1)); fi
 }
-press() { "$bin" sim press --socket "$sock" | head -1; }
-
-# alice: a password and a simulated USB token.
-"$bin" sim serve --state "$work/token" --socket "$sock" --serial 12345678 2>/dev/null &
-sim=$!
-for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
-echo "correct horse" | "$bin" user add --user alice --password-stdin 2>/dev/null
-"$bin" register --user alice --socket "$sock" --no-hidapi 2> "$work/register.log" &
-reg=$!
-for _ in $(seq 200); do grep -q "press the token" "$work/register.log" 2>/dev/null && break; sleep 0.05; done
-press >/dev/null
-wait "$reg"
 
 # A throw-away certificate for 127.0.0.1.
 cert() {
