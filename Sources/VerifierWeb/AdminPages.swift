@@ -211,11 +211,7 @@ extension WebPages {
     let form = visit.form
     var deadline: Int64?
     if let text = form.text("deadline") {
-      let formatter = DateFormatter()
-      formatter.locale = Locale(identifier: "en_US_POSIX")
-      formatter.timeZone = TimeZone(identifier: "UTC")
-      formatter.dateFormat = "yyyy-MM-dd"
-      guard let date = formatter.date(from: text) else {
+      guard let date = Self.utc("yyyy-MM-dd").date(from: text) else {
         return try await policyPage(
           visit, notice: nil, error: visit.texts["refused"] + visit.texts["deadline"])
       }

@@ -253,19 +253,20 @@ public struct WebPages: Sendable {
 
   /// A date for people, in UTC: 2026-12-31.
   static func day(_ milliseconds: Int64) -> String {
-    let formatter = DateFormatter()
-    formatter.locale = Locale(identifier: "en_US_POSIX")
-    formatter.timeZone = TimeZone(identifier: "UTC")
-    formatter.dateFormat = "yyyy-MM-dd"
-    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    utc("yyyy-MM-dd").string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
   }
 
-  /// A time for people, in UTC: 2026-12-31 23:59 UTC.
+  /// A time for people, in UTC: 2026-12-31 23:59:59 UTC.
   static func time(_ milliseconds: Int64) -> String {
+    utc("yyyy-MM-dd HH:mm:ss 'UTC'").string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+  }
+
+  /// A formatter of `format` in UTC, independent of the machine's locale.
+  static func utc(_ format: String) -> DateFormatter {
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "UTC")
-    formatter.dateFormat = "yyyy-MM-dd HH:mm:ss 'UTC'"
-    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    formatter.dateFormat = format
+    return formatter
   }
 }
