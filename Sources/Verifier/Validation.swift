@@ -20,6 +20,17 @@ public enum ValidationAnswer: Sendable, Equatable {
   case reject(String)
 }
 
+extension ValidationAnswer: CustomStringConvertible {
+  /// For logs: "accept", "challenge" or "reject (why)", never a secret.
+  public var description: String {
+    switch self {
+    case .accept: "accept"
+    case .challenge: "challenge"
+    case .reject(let why): "reject (\(why))"
+    }
+  }
+}
+
 extension Accounts {
   /// How long a challenge waits for its code.
   public static let challengeMilliseconds: Int64 = 120_000

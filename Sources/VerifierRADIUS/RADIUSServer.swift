@@ -178,7 +178,7 @@ public final class RADIUSServer: Sendable {
       }
     }
     logger.info(
-      "radius", metadata: ["user": "\(name)", "answer": "\(Self.label(decision))", "client": "\(source)"])
+      "radius", metadata: ["user": "\(name)", "answer": "\(decision)", "client": "\(source)"])
     switch decision {
     case .accept: return sign(.accessAccept, [], to: request, client)
     case .challenge(let id, _):
@@ -199,13 +199,5 @@ public final class RADIUSServer: Sendable {
     let answer = RADIUSPacket(
       code: code.rawValue, identifier: request.identifier, authenticator: [], attributes: attributes)
     return try? RADIUSCrypto.signAnswer(answer, to: request, secret: client.secret)
-  }
-
-  static func label(_ answer: ValidationAnswer) -> String {
-    switch answer {
-    case .accept: "accept"
-    case .challenge: "challenge"
-    case .reject(let why): "reject (\(why))"
-    }
   }
 }

@@ -104,17 +104,9 @@ extension VerifierAPI {
     logger.info(
       "validate",
       metadata: [
-        "user": "\(parameters.user)", "answer": "\(Self.label(answer))", "client": "validate@\(context.peer)",
+        "user": "\(parameters.user)", "answer": "\(answer)", "client": "validate@\(context.peer)",
       ])
     return (Self.privacyIDEAAnswer(answer), answer.isAccept)
-  }
-
-  static func label(_ answer: ValidationAnswer) -> String {
-    switch answer {
-    case .accept: "accept"
-    case .challenge: "challenge"
-    case .reject(let why): "reject (\(why))"
-    }
   }
 
   /// `{"id":1,"jsonrpc":"2.0","result":{"status":true,"value":...,"authentication":...},"detail":...}`
