@@ -23,7 +23,7 @@ test: build udev-check
 	@bash scripts/openapi-check.sh $(BIN)/otptoken
 	@bash scripts/browser-check.sh $(BIN)/otptoken
 	@bash scripts/protocols-check.sh $(BIN)/otptoken
-	@for f in wire virtual-hid codes enrollment-csv pskc browser-input radius; do $(BIN)/otptoken-fuzz $$f Fuzz/Corpus/$$f || exit 1; done
+	@for f in wire virtual-hid codes enrollment-csv pskc browser-input radius usbip; do $(BIN)/otptoken-fuzz $$f Fuzz/Corpus/$$f || exit 1; done
 	@FUZZ_SECONDS=10 bash scripts/fuzz.sh
 	@bash scripts/uhid-lane.sh $(BIN)/otptoken
 

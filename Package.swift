@@ -57,6 +57,9 @@ let package = Package(
       dependencies: ["TokenFirmware", "OTPWire", "VirtualHID", "TokenTransport"],
       path: "firmware-sim/Sources/TokenSimulator"
     ),
+    // USB/IP (the Linux kernel's protocol for USB over TCP) as a pure codec, for the simulator's
+    // USB/IP front end.
+    .target(name: "USBIPWire", path: "firmware-sim/Sources/USBIPWire"),
     // Linux UHID's packed event structure as functions over bytes; reached from TokenSimulatorUHID only.
     .target(name: "CUHID", path: "firmware-sim/Sources/CUHID"),
     // The simulated token as a real kernel HID device (/dev/uhid -> /dev/hidrawN), for VMs.
@@ -187,7 +190,7 @@ let package = Package(
       name: "otptoken-fuzz",
       dependencies: [
         "FuzzSupport", "OTPWire", "VirtualHID", "OneTimePassword", "Verifier", "SeedImport", "Enrollment",
-        "BrowserInput", "RADIUS",
+        "BrowserInput", "RADIUS", "USBIPWire",
       ],
       path: "Fuzz/otptoken-fuzz"),
 
@@ -243,6 +246,8 @@ let package = Package(
         "TestScratch", .product(name: "HummingbirdTesting", package: "hummingbird"),
       ]),
     .testTarget(name: "RADIUSTests", dependencies: ["RADIUS"]),
+    .testTarget(
+      name: "USBIPWireTests", dependencies: ["USBIPWire"], path: "firmware-sim/Tests/USBIPWireTests"),
     .testTarget(
       name: "VerifierRADIUSTests",
       dependencies: [

@@ -3,12 +3,12 @@
 # memory errors fail too), each for FUZZ_SECONDS (default 60), starting from the committed corpus
 # in Fuzz/Corpus/NAME. A crash, leak or timeout fails the run and leaves the input under
 # .build/fuzz-findings/NAME/. Executions per fuzzer are printed at the end (docs/fuzzing.md).
-#   FUZZ_SECONDS=60 bash scripts/fuzz.sh [NAME...]    (NAME: wire virtual-hid codes enrollment-csv pskc browser-input radius)
+#   FUZZ_SECONDS=60 bash scripts/fuzz.sh [NAME...]    (NAME: wire virtual-hid codes enrollment-csv pskc browser-input radius usbip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 fuzzers=("$@")
-[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(wire virtual-hid codes enrollment-csv pskc browser-input radius)
+[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(wire virtual-hid codes enrollment-csv pskc browser-input radius usbip)
 flags=(--scratch-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DOTPTOKEN_FUZZING -Xswiftc -use-ld=lld)
 rm -f .build/fuzz/debug/otptoken-fuzz
 swift build "${flags[@]}" --product otptoken-fuzz 2>&1 | grep -E "error" || true

@@ -11,6 +11,7 @@ let fuzzers: [String: @Sendable ([UInt8]) -> Void] = [
   "pskc": fuzzPSKC,
   "browser-input": fuzzBrowserInput,
   "radius": fuzzRADIUS,
+  "usbip": fuzzUSBIP,
 ]
 
 #if OTPTOKEN_FUZZING
