@@ -45,7 +45,10 @@ public final class RADIUSServer: Sendable {
   let logger: Logger
   /// Requests being decided and answers recently sent, by client address, port, identifier and
   /// authenticator.
-  let recent = Mutex<(inFlight: Set<[UInt8]>, answers: [[UInt8]: (bytes: [UInt8], until: UInt64)])>(([], [:]))
+  /// Expired answers are swept at most once a second (`swept`), not on every datagram.
+  let recent = Mutex<
+    (inFlight: Set<[UInt8]>, answers: [[UInt8]: (bytes: [UInt8], until: UInt64)], swept: UInt64)
+  >(([], [:], 0))
   /// Requests decided at once; more are dropped (the client retransmits).
   let maximumInFlight: Int
 
@@ -136,8 +139,11 @@ public final class RADIUSServer: Sendable {
       + request.authenticator
     let now = DispatchTime.now().uptimeNanoseconds
     return recent.withLock { state -> Admission in
-      state.answers = state.answers.filter { $0.value.until > now }
-      if let cached = state.answers[key] { return .resend(cached.bytes) }
+      if now > state.swept + 1_000_000_000 {
+        state.answers = state.answers.filter { $0.value.until > now }
+        state.swept = now
+      }
+      if let cached = state.answers[key], cached.until > now { return .resend(cached.bytes) }
       guard !state.inFlight.contains(key), state.inFlight.count < maximumInFlight else { return .drop }
       state.inFlight.insert(key)
       return .decide(client, request, key)
