@@ -13,6 +13,7 @@ let package = Package(
     .library(name: "OneTimePassword", targets: ["OneTimePassword"]),
     .library(name: "TokenSimulator", targets: ["TokenSimulator"]),
     .library(name: "TokenSimulatorUHID", targets: ["TokenSimulatorUHID"]),
+    .library(name: "TokenSimulatorUSBIP", targets: ["TokenSimulatorUSBIP"]),
     .library(name: "TokenDriver", targets: ["TokenDriver"]),
     .library(name: "Verifier", targets: ["Verifier"]),
     .library(name: "VerifierSQLite", targets: ["VerifierSQLite"]),
@@ -67,6 +68,13 @@ let package = Package(
       name: "TokenSimulatorUHID",
       dependencies: ["CUHID", "TokenSimulator", "TokenFirmware", "OTPWire"],
       path: "firmware-sim/Sources/TokenSimulatorUHID"
+    ),
+    // The simulated token as a USB device over USB/IP (`usbip attach`, the kernel's vhci-hcd):
+    // its descriptors, its control and interrupt transfers, and the TCP server.
+    .target(
+      name: "TokenSimulatorUSBIP",
+      dependencies: ["USBIPWire", "TokenSimulator", "TokenFirmware", "OTPWire"],
+      path: "firmware-sim/Sources/TokenSimulatorUSBIP"
     ),
     // C libraries, each reached from HIDAPITransport only.
     .systemLibrary(
@@ -163,7 +171,8 @@ let package = Package(
     .target(
       name: "OTPTokenCLI",
       dependencies: [
-        "OTPWire", "TokenSimulator", "TokenSimulatorUHID", "VirtualHID", "TokenDriver", "TokenTransport",
+        "OTPWire", "TokenSimulator", "TokenSimulatorUHID", "TokenSimulatorUSBIP", "VirtualHID", "TokenDriver",
+        "TokenTransport",
         "HIDAPITransport",
         "Verifier", "VerifierSQLite", "VerifierPostgres", "VerifierService", "VerifierWeb", "VerifierRADIUS",
         "ServiceConfiguration", "SeedImport",
@@ -301,6 +310,12 @@ let package = Package(
       name: "TokenSimulatorUHIDTests",
       dependencies: ["TokenSimulatorUHID", "TokenSimulator", "OTPWire", "OneTimePassword"],
       path: "firmware-sim/Tests/TokenSimulatorUHIDTests"
+    ),
+    .testTarget(
+      name: "TokenSimulatorUSBIPTests",
+      dependencies: ["TokenSimulatorUSBIP", "USBIPWire", "TokenSimulator", "OTPWire"],
+      path: "firmware-sim/Tests/TokenSimulatorUSBIPTests",
+      resources: [.copy("Recordings")]
     ),
   ],
   swiftLanguageModes: [.v6]

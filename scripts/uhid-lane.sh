@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The real-kernel lane: boots a small VM (virtme-ng over qemu, Debian's kernel, this machine's
-# files shared read-only) in which the simulated token becomes a real /dev/hidraw device through
-# UHID, and runs scripts/uhid-lane-guest.sh there against the driver's real hidapi back-end.
-# The build machines' own kernel has no UHID, hence the VM; README.md ("As a real kernel device") says more.
+# files shared read-only) and runs two parts there. scripts/uhid-lane-guest.sh makes the simulated
+# token a /dev/hidraw device through UHID and drives it with the driver's real hidapi back-end;
+# scripts/usbip-lane-guest.sh attaches it as a USB device over USB/IP (vhci-hcd) and drives it with
+# hidapi, libusb hot-plug, udev and Yubico's ykinfo and ykpersonalize. The build machines' own
+# kernel has neither UHID nor USB, hence the VM; README.md ("As a real kernel device") says more.
 #
 #   scripts/uhid-lane.sh [OTPTOKEN_BINARY]     default .build/debug/otptoken
 #
 # Installs what it needs (Debian packages, virtme-ng in a venv under .build/uhid-lane). Where it
 # cannot (not Linux x86-64, not root and no sudo, no apt), it says so and exits 0, unless
-# OTPTOKEN_REQUIRE_UHID_LANE=1. Otherwise its exit status is the guest's: a failed check inside the
-# VM fails the build. UHID_LANE_BREAK=1 makes one expectation wrong on purpose.
+# OTPTOKEN_REQUIRE_UHID_LANE=1. Otherwise a failed check inside the VM fails the build.
+# UHID_LANE_BREAK=1 makes one expectation of each part wrong on purpose. The USB/IP part leaves
+# what the kernel sent the simulator in .build/uhid-lane/out/usbip-attach.trace.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-$root/.build/debug/otptoken}")
@@ -44,6 +47,11 @@ command -v bc >/dev/null || packages+=(bc)
 command -v setpriv >/dev/null || packages+=(util-linux)
 [ -x /usr/bin/python3 ] || packages+=(python3)
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
+# The USB/IP part: Debian's usbip, lsusb, Yubico's libusb tools, and udev to run in the guest.
+command -v usbip >/dev/null || packages+=(usbip)
+command -v lsusb >/dev/null || packages+=(usbutils)
+command -v ykpersonalize >/dev/null || packages+=(yubikey-personalization)
+[ -x /lib/systemd/systemd-udevd ] || packages+=(udev)
 # A kernel to boot. Only where none is installed (a CI image, whose kernel is the host's, not from
 # /boot) is Debian's added with tiny-initramfs; a machine booting its own /boot is left alone.
 if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then packages+=(linux-image-amd64 tiny-initramfs); fi
@@ -74,11 +82,13 @@ rm -rf "$out"
 mkdir -p "$out"
 echo "uhid-lane: booting $(basename "$kernel") (${accel:-KVM}) to run the driver against a UHID token" >&2
 booted=$(date +%s.%N)
-guest="UHID_LANE_BREAK=${UHID_LANE_BREAK:-0} bash $root/scripts/uhid-lane-guest.sh $bin > $out/lane.log 2>&1; echo \$? > $out/rc"
+guest="export UHID_LANE_BREAK=${UHID_LANE_BREAK:-0}; { bash $root/scripts/uhid-lane-guest.sh $bin; u=\$?;"
+guest+=" echo '--- USB/IP'; bash $root/scripts/usbip-lane-guest.sh $bin $out/usbip-attach.trace; v=\$?; }"
+guest+=" > $out/lane.log 2>&1; [ \$u -ne 0 ] && echo \$u > $out/rc || echo \$v > $out/rc"
 # The guest cannot hand back stdout or its exit status without udev: both come through --rwdir.
 # qemu re-opens its stdout, so the console goes through cat.
 set +e
-timeout 300 $sudo env PATH="$PATH" vng $accel --memory 2G --rwdir "$out" --run "$kernel" -e "$guest" 2>&1 |
+timeout 420 $sudo env PATH="$PATH" vng $accel --memory 2G --rwdir "$out" --run "$kernel" -e "$guest" 2>&1 |
   cat >"$lane/console.log"
 set -e
 lane_seconds=$(since "$booted")
@@ -90,7 +100,7 @@ if [ ! -s "$out/rc" ]; then
 else
   status=$(cat "$out/rc")
 fi
-checks=$(sed -n 's/.*the checks took \([0-9.]*\) s$/\1/p' "$out/lane.log" 2>/dev/null | tail -1)
+checks=$(sed -n 's/.*the checks took \([0-9.]*\) s$/\1/p' "$out/lane.log" 2>/dev/null | paste -sd+ -)
 echo "uhid-lane: exit $status; checks in the VM ${checks:-?} s, boot and checks ${lane_seconds} s," \
   "setup ${setup_seconds} s, total $(since "$began") s" >&2
 exit "$status"

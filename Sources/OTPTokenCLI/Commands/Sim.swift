@@ -6,6 +6,7 @@ import TokenSimulator
 import VirtualHID
 #if os(Linux)
   import TokenSimulatorUHID
+  import TokenSimulatorUSBIP
 #endif
 
 #if canImport(Glibc)
@@ -26,7 +27,7 @@ struct SimServe: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve",
     abstract:
-      "Run a simulated token in the foreground: on a Unix socket, or as a kernel HID device (--uhid).",
+      "Run a simulated token in the foreground: on a Unix socket, as a kernel HID device (--uhid), or as a USB device over USB/IP (--usbip).",
     discussion: """
       The token's state (serial, slots, counters) is kept in --state across restarts; the first
       start makes a fresh token. Ready when --socket accepts connections. SIGTERM or SIGINT stop it.
@@ -37,9 +38,15 @@ struct SimServe: ParsableCommand {
       refuses to start outside a virtual machine unless --force-outside-vm is given. The device is
       destroyed on exit.
 
+      With --usbip the token is exported over USB/IP on --usbip-listen (loopback port 3240 by
+      default) as bus ID 1-1: `usbip attach -r 127.0.0.1 -b 1-1` (vhci-hcd loaded) plugs it into
+      that machine as a YubiKey 5, and `usbip detach` or stopping the simulator unplugs it. Once
+      attached, a press types into whatever window has the focus there.
+
       Examples:
         otptoken sim serve --state /tmp/token --socket /tmp/token.sock --serial 12345678
         otptoken sim serve --uhid --state /tmp/token --socket /tmp/press.sock
+        otptoken sim serve --usbip --state /tmp/token --socket /tmp/press.sock
       """)
 
   @Option(help: "Folder holding the token's state (created 0700).") var state: String
@@ -51,6 +58,11 @@ struct SimServe: ParsableCommand {
   @Flag(help: "Also register the token with the kernel through /dev/uhid (Linux, root, a VM).") var uhid =
     false
   @Flag(help: "Allow --uhid on a machine that is not a virtual machine.") var forceOutsideVm = false
+  @Flag(help: "Also export the token over USB/IP, for `usbip attach` (Linux).") var usbip = false
+  @Option(help: "Address and port for --usbip: 127.0.0.1:3240, [::1]:3240.") var usbipListen =
+    "127.0.0.1:3240"
+  @Option(help: "Append what USB/IP clients send to this file, in hex (recordings for tests).")
+  var usbipTrace: String?
   @Flag(help: "Print one JSON object when ready.") var json = false
 
   func run() throws {
@@ -60,15 +72,21 @@ struct SimServe: ParsableCommand {
     if let serial, serial == 0 || serial > 99_999_999 {
       throw CLIFailure(.usage, "--serial must be 1 to 99999999", json: json)
     }
-    guard uhid || socket != nil else {
-      throw CLIFailure(.usage, "give --socket, --uhid, or both", json: json)
+    guard uhid || usbip || socket != nil else {
+      throw CLIFailure(.usage, "give --socket, --uhid, --usbip, or --socket with one of them", json: json)
+    }
+    guard !(uhid && usbip) else {
+      throw CLIFailure(.usage, "--uhid and --usbip are two ways to plug the token in: give one", json: json)
+    }
+    guard !(usbipTrace != nil && !usbip) else {
+      throw CLIFailure(.usage, "--usbip-trace needs --usbip", json: json)
     }
     #if os(Linux)
       if uhid && !forceOutsideVm && !VirtualMachineCheck.current() {
         throw CLIFailure(.environment, "\(UHIDError.notInVirtualMachine)", json: json)
       }
     #else
-      if uhid { throw CLIFailure(.environment, "--uhid needs Linux", json: json) }
+      if uhid || usbip { throw CLIFailure(.environment, "--uhid and --usbip need Linux", json: json) }
     #endif
     var identity = TokenIdentity.yubiKey5
     identity.productID = product
@@ -81,6 +99,7 @@ struct SimServe: ParsableCommand {
     }
     #if os(Linux)
       if uhid { return try serveUHID(token) }
+      if usbip { return try serveUSBIP(token) }
     #endif
     let server: VirtualHIDServer
     do {
@@ -129,6 +148,63 @@ struct SimServe: ParsableCommand {
     }
   #endif
 
+  #if os(Linux)
+    /// The USB/IP port on this thread; the press socket, if any, on a thread of its own.
+    private func serveUSBIP(_ token: SimulatedToken) throws {
+      guard let (host, port) = Self.hostAndPort(usbipListen) else {
+        throw CLIFailure(
+          .usage, "--usbip-listen must be ADDRESS:PORT, like 127.0.0.1:3240 or [::1]:3240", json: json)
+      }
+      let device: USBIPServer
+      var server: VirtualHIDServer?
+      do {
+        var record: (@Sendable (Int, [UInt8]) -> Void)?
+        if let usbipTrace {
+          let file = try HexTrace(path: usbipTrace)
+          record = { connection, bytes in file.append(connection: connection, bytes: bytes) }
+        }
+        device = try USBIPServer(
+          token: token, address: host, port: port, log: { Output.stderr("otptoken: \($0)") }, trace: record)
+        if let socket {
+          server = try VirtualHIDServer(socketPath: socket, token: token) { device.type($0) }
+        }
+      } catch let failure as CLIFailure {
+        throw failure
+      } catch {
+        throw CLIFailure(.environment, "\(error)", json: json)
+      }
+      handleStopSignals(device.stopDescriptor, server?.stopDescriptor ?? -1)
+      let socketDone = DispatchSemaphore(value: 0)
+      if let server {
+        Thread {
+          server.run()
+          socketDone.signal()
+        }.start()
+      }
+      let shown = host.contains(":") ? "[\(host)]" : host
+      announce(
+        token,
+        "exported over USB/IP on \(shown):\(device.port) as bus ID 1-1"
+          + (socket.map { ", presses on \($0)" } ?? ""), usbipPort: device.port)
+      device.run()
+      if let server {
+        server.stop()
+        socketDone.wait()
+      }
+      Output.stderr("otptoken: simulated token \(token.serial) stopped; USB/IP port closed")
+    }
+
+    /// "127.0.0.1:3240" or "[::1]:3240"; port 0 picks a free one.
+    static func hostAndPort(_ text: String) -> (String, UInt16)? {
+      guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+        return nil
+      }
+      var host = String(text[..<colon])
+      if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+      return host.isEmpty ? nil : (host, port)
+    }
+  #endif
+
   private func handleStopSignals(_ first: Int32, _ second: Int32) {
     stopDescriptors = (first, second)
     let handler: @convention(c) (Int32) -> Void = { _ in
@@ -141,13 +217,34 @@ struct SimServe: ParsableCommand {
     signal(SIGPIPE, SIG_IGN)
   }
 
-  private func announce(_ token: SimulatedToken, _ how: String) {
+  private func announce(_ token: SimulatedToken, _ how: String, usbipPort: UInt16? = nil) {
     if json {
       var object: [String: Any] = ["ok": true, "serial": Int(token.serial), "uhid": uhid]
       if let socket { object["socket"] = socket }
+      if let usbipPort { object["usbipPort"] = Int(usbipPort) }
       Output.json(object)
     }
     Output.stderr("otptoken: simulated token \(token.serial) \(how)")
+  }
+}
+
+/// The --usbip-trace file: one line per read, "CONNECTION HEX", created 0600 and appended to.
+private final class HexTrace: Sendable {
+  private let fd: Int32
+
+  init(path: String) throws {
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      throw CLIFailure(.environment, "cannot open \(path): \(String(cString: strerror(errno)))", json: false)
+    }
+  }
+
+  deinit { close(fd) }
+
+  func append(connection: Int, bytes: [UInt8]) {
+    let hex = bytes.map { String(format: "%02x", $0) }.joined()
+    let line = Array("\(connection) \(hex)\n".utf8)
+    _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
   }
 }
 
