@@ -16,7 +16,7 @@ build: setup
 # the HTTP API is checked against its openapi.json by schemathesis; the pages are driven in
 # headless chromium; /validate/check, RADIUS, PAM and TLS with Debian's clients; every fuzzer
 # replays its committed corpus, then fuzzes for 10 s; then the real-kernel lane: a VM where the
-# simulated token is a /dev/hidraw device (UHID).
+# simulated token is a /dev/hidraw device (UHID), then a USB device attached over USB/IP.
 test: build udev-check
 	@bash systemd/check.sh $(BIN)/otptoken
 	@bash scripts/postgres.sh run $(SWIFT) test --skip-build
@@ -44,7 +44,8 @@ screenshots: build
 	@mkdir -p docs/screenshots
 	@bash scripts/browser-check.sh $(BIN)/otptoken docs/screenshots
 
-# Only the real-kernel lane (installs qemu, a kernel and virtme-ng when missing; about 2 minutes).
+# Only the real-kernel lane (installs qemu, a kernel, virtme-ng, usbip and Yubico's tools when
+# missing; about 3 minutes).
 uhid-lane: build
 	@bash scripts/uhid-lane.sh $(BIN)/otptoken
 

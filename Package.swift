@@ -199,7 +199,7 @@ let package = Package(
       name: "otptoken-fuzz",
       dependencies: [
         "FuzzSupport", "OTPWire", "VirtualHID", "OneTimePassword", "Verifier", "SeedImport", "Enrollment",
-        "BrowserInput", "RADIUS", "USBIPWire",
+        "BrowserInput", "RADIUS", "USBIPWire", "TokenSimulator", "TokenSimulatorUSBIP",
       ],
       path: "Fuzz/otptoken-fuzz"),
 
@@ -313,7 +313,7 @@ let package = Package(
     ),
     .testTarget(
       name: "TokenSimulatorUSBIPTests",
-      dependencies: ["TokenSimulatorUSBIP", "USBIPWire", "TokenSimulator", "OTPWire"],
+      dependencies: ["TokenSimulatorUSBIP", "USBIPWire", "TokenSimulator", "OTPWire", "TestScratch"],
       path: "firmware-sim/Tests/TokenSimulatorUSBIPTests",
       resources: [.copy("Recordings")]
     ),

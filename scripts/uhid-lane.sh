@@ -4,7 +4,7 @@
 # token a /dev/hidraw device through UHID and drives it with the driver's real hidapi back-end;
 # scripts/usbip-lane-guest.sh attaches it as a USB device over USB/IP (vhci-hcd) and drives it with
 # hidapi, libusb hot-plug, udev and Yubico's ykinfo and ykpersonalize. The build machines' own
-# kernel has neither UHID nor USB, hence the VM; README.md ("As a real kernel device") says more.
+# kernel has neither UHID nor USB, hence the VM; README.md ("The real-kernel lane") says more.
 #
 #   scripts/uhid-lane.sh [OTPTOKEN_BINARY]     default .build/debug/otptoken
 #

@@ -158,13 +158,15 @@ struct SimServe: ParsableCommand {
       let device: USBIPServer
       var server: VirtualHIDServer?
       do {
+        // The file is opened once the port is bound, so a refused start creates nothing.
+        let trace = HexTrace()
         var record: (@Sendable (Int, [UInt8]) -> Void)?
-        if let usbipTrace {
-          let file = try HexTrace(path: usbipTrace)
-          record = { connection, bytes in file.append(connection: connection, bytes: bytes) }
+        if usbipTrace != nil {
+          record = { connection, bytes in trace.append(connection: connection, bytes: bytes) }
         }
         device = try USBIPServer(
           token: token, address: host, port: port, log: { Output.stderr("otptoken: \($0)") }, trace: record)
+        if let usbipTrace { try trace.open(usbipTrace) }
         if let socket {
           server = try VirtualHIDServer(socketPath: socket, token: token) { device.type($0) }
         }
@@ -229,19 +231,21 @@ struct SimServe: ParsableCommand {
 }
 
 /// The --usbip-trace file: one line per read, "CONNECTION HEX", created 0600 and appended to.
-private final class HexTrace: Sendable {
-  private let fd: Int32
+/// Opened before the server runs; lines before that (there are none) would be dropped.
+private final class HexTrace: @unchecked Sendable {
+  private var fd: Int32 = -1
 
-  init(path: String) throws {
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+  func open(_ path: String) throws {
+    fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
       throw CLIFailure(.environment, "cannot open \(path): \(String(cString: strerror(errno)))", json: false)
     }
   }
 
-  deinit { close(fd) }
+  deinit { if fd >= 0 { close(fd) } }
 
   func append(connection: Int, bytes: [UInt8]) {
+    guard fd >= 0 else { return }
     let hex = bytes.map { String(format: "%02x", $0) }.joined()
     let line = Array("\(connection) \(hex)\n".utf8)
     _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

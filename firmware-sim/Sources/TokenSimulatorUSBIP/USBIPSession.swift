@@ -24,6 +24,11 @@ public struct USBIPSession: Sendable {
   /// Keyboard reports typed while no transfer was waiting.
   public private(set) var queued: [[UInt8]] = []
 
+  /// Interrupt transfers a client may leave waiting (usbhid keeps one), and keyboard reports kept
+  /// for transfers to come (a press types about 16): bounds on what a client can make us hold.
+  public static let maximumWaiting = 32
+  public static let maximumQueued = 256
+
   /// The token exported under `busID`.
   public init(token: SimulatedToken, busID: String = "1-1") {
     device = USBTokenDevice(token: token)
@@ -74,7 +79,7 @@ public struct USBIPSession: Sendable {
   /// the next one. Returns the replies to send.
   public mutating func type(_ reports: [KeyboardReport]) -> [[UInt8]] {
     guard reader.imported else { return [] }
-    queued += reports.map(\.bytes)
+    queued += reports.prefix(Self.maximumQueued - queued.count).map(\.bytes)
     return deliver()
   }
 
@@ -93,6 +98,9 @@ public struct USBIPSession: Sendable {
       case .stall: return USBIPReply.submitted(submit, status: -32, data: [])  // -EPIPE
       }
     case (UInt32(USBDescriptors.interruptEndpoint & 0x0F), true) where submit.length >= KeyboardReport.size:
+      guard waiting.count < Self.maximumWaiting else {
+        return USBIPReply.submitted(submit, status: -12, data: [])  // -ENOMEM
+      }
       waiting.append(submit)
       return deliver().first
     default:
