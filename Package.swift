@@ -40,8 +40,11 @@ let package = Package(
     // HOTP/TOTP, base32, otpauth URIs, constant-time comparison.
     .target(
       name: "OneTimePassword",
-      dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+      dependencies: ["CLibCrypto", .product(name: "Crypto", package: "swift-crypto")]
     ),
+    // OpenSSL's libcrypto, for SHA-1's block function on the CPU's SHA instructions; reached from
+    // OneTimePassword only.
+    .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
     // The virtual HID wire format (Unix socket) shared by the simulator daemon and the driver.
     .target(name: "VirtualHID"),
     // The token firmware as a pure state machine behind a platform protocol.

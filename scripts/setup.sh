@@ -3,7 +3,7 @@
 # Safe to run again: it only calls apt-get when a package is absent. Works as root or with sudo.
 set -euo pipefail
 
-packages=(pkg-config libhidapi-dev libhidapi-hidraw0 libusb-1.0-0-dev libsqlite3-dev libqrencode-dev
+packages=(pkg-config libhidapi-dev libhidapi-hidraw0 libusb-1.0-0-dev libsqlite3-dev libqrencode-dev libssl-dev
   oathtool zbar-tools faketime postgresql postgresql-client chromium chromium-driver
   freeradius-utils libpam-radius-auth pamtester libpam-wrapper openssl curl systemd)
 

@@ -22,6 +22,9 @@ public struct HOTPGenerator: Sendable {
   public let algorithm: HashAlgorithm
   public let digits: Int
   @usableFromInline let modulus: UInt32
+  /// ⌈2⁶⁴ / modulus⌉, so that the remainder takes two multiplications instead of a division
+  /// (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019).
+  @usableFromInline let reciprocal: UInt64
   @usableFromInline let engine: Engine
 
   @usableFromInline
@@ -32,7 +35,10 @@ public struct HOTPGenerator: Sendable {
   }
 
   /// A generator for `secret`; `digits` must be 6 to 8 (RFC 4226 allows more, tokens do not).
-  public init(secret: OTPSecret, algorithm: HashAlgorithm = .sha1, digits: Int = 6) throws(OTPError) {
+  /// `engine` computes SHA-1 (the process's choice unless a benchmark or test asks for one).
+  public init(
+    secret: OTPSecret, algorithm: HashAlgorithm = .sha1, digits: Int = 6, engine: SHA1Engine = .current
+  ) throws(OTPError) {
     guard OTPCode.allowedDigits.contains(digits) else { throw .invalidDigits(digits) }
     guard !secret.bytes.isEmpty else { throw .emptySecret }
     self.algorithm = algorithm
@@ -40,12 +46,13 @@ public struct HOTPGenerator: Sendable {
     var m: UInt32 = 1
     for _ in 0..<digits { m *= 10 }
     modulus = m
+    reciprocal = UInt64.max / UInt64(m) &+ 1
     switch algorithm {
     case .sha1:
       let key = secret.bytes.count > 64 ? Array(Insecure.SHA1.hash(data: secret.bytes)) : secret.bytes
-      engine = .sha1(HMACSHA1Counter(key: key))
-    case .sha256: engine = .sha256(SymmetricKey(data: secret.bytes))
-    case .sha512: engine = .sha512(SymmetricKey(data: secret.bytes))
+      self.engine = .sha1(HMACSHA1Counter(key: key, engine: engine))
+    case .sha256: self.engine = .sha256(SymmetricKey(data: secret.bytes))
+    case .sha512: self.engine = .sha512(SymmetricKey(data: secret.bytes))
     }
   }
 
@@ -53,20 +60,7 @@ public struct HOTPGenerator: Sendable {
   @inlinable
   public func truncated(counter: UInt64) -> UInt32 {
     switch engine {
-    case .sha1(let hmac):
-      let s = hmac.mac(counter: counter)
-      let offset = Int(s.h4 & 0x0F)
-      // The offset is at most 15, so the four bytes lie within words (offset/4, offset/4 + 1).
-      let high: UInt32
-      let low: UInt32
-      switch offset >> 2 {
-      case 0: (high, low) = (s.h0, s.h1)
-      case 1: (high, low) = (s.h1, s.h2)
-      case 2: (high, low) = (s.h2, s.h3)
-      default: (high, low) = (s.h3, s.h4)
-      }
-      let shifted = (UInt64(high) << 32 | UInt64(low)) >> UInt64(32 - 8 * (offset & 3))
-      return UInt32(truncatingIfNeeded: shifted) & 0x7FFF_FFFF
+    case .sha1(let hmac): return hmac.mac(counter: counter).truncated
     case .sha256(let key):
       return Self.truncate(Array(HMAC<SHA256>.authenticationCode(for: Self.bigEndian(counter), using: key)))
     case .sha512(let key):
@@ -76,7 +70,14 @@ public struct HOTPGenerator: Sendable {
 
   /// The code's numeric value for `counter` (compare it with ``OTPCode/value``).
   @inlinable
-  public func value(counter: UInt64) -> UInt32 { truncated(counter: counter) % modulus }
+  public func value(counter: UInt64) -> UInt32 { reduce(truncated(counter: counter)) }
+
+  /// `truncated` modulo 10^digits.
+  @inlinable @inline(__always)
+  func reduce(_ truncated: UInt32) -> UInt32 {
+    let fraction = reciprocal &* UInt64(truncated)
+    return UInt32(truncatingIfNeeded: UInt64(modulus).multipliedFullWidth(by: fraction).high)
+  }
 
   /// The code for `counter`, with leading zeros.
   public func code(counter: UInt64) -> OTPCode {
@@ -91,12 +92,24 @@ public struct HOTPGenerator: Sendable {
     let target = code.value
     var found: UInt64 = 0
     var matched: UInt64 = 0
-    var counter = start
-    for _ in 0..<count {
-      let isMatch = UInt64(value(counter: counter) == target ? 1 : 0) & ~matched
+    func consider(_ counter: UInt64, _ isMatch: Bool) {
+      let isMatch = UInt64(isMatch ? 1 : 0) & ~matched
       found |= counter & (0 &- isMatch)
       matched |= isMatch
-      counter &+= 1
+    }
+    if case .sha1(let hmac) = engine {
+      // truncated ≡ target (mod 10^digits) iff truncated + 10^digits − target is a multiple of
+      // 10^digits, which one multiplication tells (Lemire, Kaser and Kurz): no remainder needed.
+      let shift = UInt64(modulus - target)
+      hmac.forEachTruncated(from: start, count: count) { counter, truncated in
+        consider(counter, (UInt64(truncated) &+ shift) &* reciprocal <= reciprocal &- 1)
+      }
+    } else {
+      var counter = start
+      for _ in 0..<count {
+        consider(counter, value(counter: counter) == target)
+        counter &+= 1
+      }
     }
     return matched == 1 ? found : nil
   }
