@@ -102,6 +102,12 @@ struct BenchCommand: AsyncParsableCommand {
       reject.latencies[min(reject.latencies.count - 1, reject.latencies.count * 99 / 100)])
     Output.stderr("reject: \(figures["verify_reject_per_s"]!)/s")
 
+    // The same walk again within five minutes: each token now remembers a refused code, so each
+    // refusal also searches the sync window for a pair (auto-resync's dear case).
+    let again = try await timedPhase(accounts, generators: generators, counters: &counters, valid: false)
+    figures["verify_reject_repeat_per_s"] = Int(again.rate)
+    Output.stderr("reject with a refused code remembered: \(figures["verify_reject_repeat_per_s"]!)/s")
+
     // Explicit resync across (almost) the whole 10,000-step window, through the store.
     var resyncTimes: [Duration] = []
     for run in 0..<9 {

@@ -114,6 +114,33 @@ public struct HOTPGenerator: Sendable {
     return matched == 1 ? found : nil
   }
 
+  /// Looks for two consecutive codes: the lowest counter `i` among `start ..< start + count` whose
+  /// code is `first` while the code of `i + 1` is `second`. Every one of the `count + 1` candidates
+  /// is evaluated, wherever (and whether) the pair is.
+  public func findConsecutive(_ first: OTPCode, _ second: OTPCode, from start: UInt64, count: Int) -> UInt64?
+  {
+    guard first.digits == digits, second.digits == digits, count > 0 else { return nil }
+    var found: UInt64 = 0
+    var matched: UInt64 = 0
+    var previousIsFirst: UInt64 = 0
+    func consider(_ counter: UInt64, _ value: UInt32) {
+      let isMatch = previousIsFirst & UInt64(value == second.value ? 1 : 0) & ~matched
+      found |= (counter &- 1) & (0 &- isMatch)
+      matched |= isMatch
+      previousIsFirst = UInt64(value == first.value ? 1 : 0)
+    }
+    if case .sha1(let hmac) = engine {
+      hmac.forEachTruncated(from: start, count: count + 1) { consider($0, reduce($1)) }
+    } else {
+      var counter = start
+      for _ in 0...count {
+        consider(counter, value(counter: counter))
+        counter &+= 1
+      }
+    }
+    return matched == 1 ? found : nil
+  }
+
   @usableFromInline
   static func bigEndian(_ counter: UInt64) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: counter >> (56 - 8 * UInt64($0))) }

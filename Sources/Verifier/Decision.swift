@@ -36,8 +36,6 @@ public struct Decision: Sendable, Equatable {
     case wrongCode = "wrong-code"
     /// A code that was already used.
     case replay
-    /// Far ahead of the counter: press the button again to resynchronise.
-    case pressAgain = "press-again"
     /// Too many failures: refused unevaluated until the delay ends.
     case throttled
     /// Too many failures: locked until an administrator unlocks it.

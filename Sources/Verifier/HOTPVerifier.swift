@@ -63,8 +63,8 @@ public struct HOTPVerifier: Sendable {
         return Decision(reason: .throttled, factor: label(factor), retryAfterMilliseconds: until - now)
       }
       let generator = try self.generator(factor)
-      if let counter = Self.findPair(
-        generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
+      if let counter = generator.findConsecutive(
+        first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
       {
         let next = HOTPState(nextCounter: counter &+ 2, version: state.version)
         let audit = entry(
@@ -79,26 +79,6 @@ public struct HOTPVerifier: Sendable {
       return Decision(reason: .wrongCode, factor: label(factor))
     }
     throw Self.keptChanging
-  }
-
-  /// The lowest counter c in the window with code(c) == first and code(c + 1) == second. Every
-  /// candidate of the window is computed, so the time does not depend on where the pair is.
-  static func findPair(
-    _ generator: HOTPGenerator, _ first: OTPCode, _ second: OTPCode, from start: UInt64, count: Int
-  )
-    -> UInt64?
-  {
-    guard first.digits == generator.digits, second.digits == generator.digits, count > 0 else { return nil }
-    var found: UInt64? = nil
-    var previous = generator.value(counter: start)
-    var counter = start
-    for _ in 0..<count {
-      let next = generator.value(counter: counter &+ 1)
-      if found == nil && previous == first.value && next == second.value { found = counter }
-      previous = next
-      counter &+= 1
-    }
-    return found
   }
 
   // MARK: Helpers
@@ -187,8 +167,8 @@ extension HOTPVerifier {
       }
       let generator = try self.generator(factor)
       guard
-        let counter = Self.findPair(
-          generator, first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
+        let counter = generator.findConsecutive(
+          first, second, from: state.nextCounter, count: settings.explicitResyncWindow)
       else {
         let audit = entry(
           user, factor, "assign", "refused", "wrong-code", state.nextCounter, state.nextCounter, source)

@@ -31,15 +31,13 @@ struct Planner: Sendable {
   enum Verdict {
     case accepted(Decision, VerificationPlan.Write)
     case replay(Decision, AuditEntry)
-    case pressAgain(Decision, VerificationPlan.Write)
     /// Evaluated and wrong: the failure's writes.
     case wrong(Decision, [VerificationPlan.Write])
     case blocked(Decision)
   }
 
   /// A one-time code against every active token and phone app of its length. An acceptance or a
-  /// replay ends the search; a code in a token's sync window asks for the next press unless a phone
-  /// app accepts it; otherwise every factor that evaluated it counts a failure.
+  /// replay ends the search; otherwise every factor that evaluated it counts a failure.
   func plan(_ code: OTPCode, _ s: VerificationSnapshot) throws -> VerificationPlan {
     let tokens = s.tokens.filter(\.active)
     let phones = s.phoneApps.filter(\.state.active)
@@ -52,7 +50,6 @@ struct Planner: Sendable {
       let expected = lengths.sorted().map(String.init).joined(separator: " or ")
       throw VerifierError.invalidInput("a code of this user's factors is \(expected) digits")
     }
-    var pending: (Decision, VerificationPlan.Write)?
     var wrong: [(Decision, [VerificationPlan.Write])] = []
     var blocked: Decision?
     /// The plan a verdict settles at once: an acceptance or a replay.
@@ -61,7 +58,6 @@ struct Planner: Sendable {
       case .accepted(let decision, let write): return VerificationPlan(decision: decision, writes: [write])
       case .replay(let decision, let entry):
         return VerificationPlan(decision: decision, writes: [.append(entry)])
-      case .pressAgain(let decision, let write): pending = pending ?? (decision, write)
       case .wrong(let decision, let writes): wrong.append((decision, writes))
       case .blocked(let decision): blocked = blocked ?? decision
       }
@@ -73,15 +69,20 @@ struct Planner: Sendable {
     for factor in phones where factor.digits == code.digits {
       if let plan = settled(try verdict(code, factor, s.user)) { return plan }
     }
-    if let (decision, write) = pending { return VerificationPlan(decision: decision, writes: [write]) }
     if let first = wrong.first { return VerificationPlan(decision: first.0, writes: wrong.flatMap(\.1)) }
     let decision = blocked ?? Decision(reason: .noFactor)
     return VerificationPlan(
       decision: decision, writes: [.append(audit(s.user, decision.factor, decision.reason.rawValue))])
   }
 
-  /// A hardware token's verdict: a used code, the second press of a pending resync, the look-ahead
-  /// window, the sync window, or a failure.
+  /// A hardware token's verdict: a used code, the look-ahead window, the second of two consecutive
+  /// codes further on (auto-resync), or a failure.
+  ///
+  /// A code that misses the look-ahead is a failure, whatever it is, and the token remembers it
+  /// (masked) for a few minutes. Only when the next miss arrives while one is remembered is the
+  /// sync window searched, once, for the two codes in a row; found there, the token resumes after
+  /// them. So a single wrong code costs the look-ahead's HMACs, not the window's, and the answer
+  /// never says whether a code lay further on.
   func verdict(_ code: OTPCode, _ factor: HOTPFactorRecord, _ user: UserRecord) throws -> Verdict {
     let state = factor.state
     let label = HOTPVerifier.label(factor)
@@ -104,40 +105,45 @@ struct Planner: Sendable {
         Decision(reason: .replay, factor: label),
         audit(user, label, "replay", before: state.nextCounter, after: state.nextCounter))
     }
-    if let pendingCounter = state.pendingResyncCounter, let expiry = state.pendingResyncExpiry, now < expiry,
-      generator.find(code, from: pendingCounter &+ 1, count: 1) != nil
-    {
-      let accepted = pendingCounter &+ 1
-      return .accepted(
-        Decision(reason: .resynced, factor: label, counter: accepted),
-        move(
-          HOTPState(nextCounter: accepted &+ 1, version: state.version), "accepted", "resynced",
-          accepted &+ 1))
-    }
     if let counter = generator.find(code, from: state.nextCounter, count: settings.lookAhead) {
       return .accepted(
         Decision(reason: .accepted, factor: label, counter: counter),
         move(
           HOTPState(nextCounter: counter &+ 1, version: state.version), "accepted", "accepted", counter &+ 1))
     }
-    let syncSpan = settings.syncWindow - settings.lookAhead
-    if syncSpan > 0,
-      let counter = generator.find(
-        code, from: state.nextCounter &+ UInt64(settings.lookAhead), count: syncSpan)
+    if settings.syncWindow > settings.lookAhead, let masked = state.pendingMiss,
+      let expiry = state.pendingMissExpiry, now < expiry,
+      let counter = generator.findConsecutive(
+        OTPCode(
+          value: UInt32(truncatingIfNeeded: masked ^ Self.missMask(generator, expiry: expiry)),
+          digits: code.digits),
+        code, from: state.nextCounter, count: settings.syncWindow)
     {
-      var next = state
-      next.pendingResyncCounter = counter
-      next.pendingResyncExpiry = now + Int64(settings.resyncExpirySeconds) * 1000
-      return .pressAgain(
-        Decision(reason: .pressAgain, factor: label),
-        move(next, "refused", "press-again", state.nextCounter))
+      let accepted = counter &+ 1
+      return .accepted(
+        Decision(reason: .resynced, factor: label, counter: accepted),
+        move(
+          HOTPState(nextCounter: accepted &+ 1, version: state.version), "accepted", "resynced",
+          accepted &+ 1))
     }
     var next = state
     let lockedNow = charge(&next.failures, &next.throttledUntil)
     next.hardLocked = state.hardLocked || lockedNow
+    if settings.syncWindow > settings.lookAhead {
+      let expiry = now + Int64(settings.resyncExpirySeconds) * 1000
+      next.pendingMiss = UInt64(code.value) ^ Self.missMask(generator, expiry: expiry)
+      next.pendingMissExpiry = expiry
+    }
     return .wrong(
       Decision(reason: .wrongCode, factor: label),
       [move(next, "refused", "wrong-code", state.nextCounter)] + lockLine(user, label, lockedNow))
+  }
+
+  /// What a remembered miss is stored under: the token's own truncated HMAC at a counter no token
+  /// reaches (2^63 + the miss's expiry), so the stored number says nothing without the secret and
+  /// differs for every miss.
+  static func missMask(_ generator: HOTPGenerator, expiry: Int64) -> UInt64 {
+    UInt64(generator.truncated(counter: 1 << 63 | UInt64(bitPattern: expiry)))
   }
 
   /// A phone app's verdict: a step within the window around the learned drift, each step used once.

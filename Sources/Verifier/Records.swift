@@ -25,23 +25,25 @@ public struct HOTPState: Sendable, Equatable, Codable {
   public var throttledUntil: Int64?
   /// Locked until an administrator unlocks the factor.
   public var hardLocked: Bool
-  /// A code found in the sync window: the counter it was at, waiting for the next press.
-  public var pendingResyncCounter: UInt64?
-  /// When the pending resync expires (milliseconds since 1970).
-  public var pendingResyncExpiry: Int64?
+  /// The last code that missed the look-ahead window, kept for an auto-resync by the next code:
+  /// its value masked with a value derived from the token's secret and the expiry, so the store
+  /// never holds a code that may be valid further on.
+  public var pendingMiss: UInt64?
+  /// When the remembered miss expires (milliseconds since 1970).
+  public var pendingMissExpiry: Int64?
   /// Incremented by every change; the compare-and-set compares it.
   public var version: Int64
 
   public init(
     nextCounter: UInt64, failures: Int = 0, throttledUntil: Int64? = nil, hardLocked: Bool = false,
-    pendingResyncCounter: UInt64? = nil, pendingResyncExpiry: Int64? = nil, version: Int64 = 0
+    pendingMiss: UInt64? = nil, pendingMissExpiry: Int64? = nil, version: Int64 = 0
   ) {
     self.nextCounter = nextCounter
     self.failures = failures
     self.throttledUntil = throttledUntil
     self.hardLocked = hardLocked
-    self.pendingResyncCounter = pendingResyncCounter
-    self.pendingResyncExpiry = pendingResyncExpiry
+    self.pendingMiss = pendingMiss
+    self.pendingMissExpiry = pendingMissExpiry
     self.version = version
   }
 }

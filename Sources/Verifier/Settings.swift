@@ -3,9 +3,10 @@
 public struct VerifierSettings: Sendable, Codable, Equatable {
   /// HOTP look-ahead: candidates `next ..< next + lookAhead` are accepted.
   public var lookAhead = 10
-  /// Codes found within this many counters (beyond the look-ahead) start a two-code auto-resync.
+  /// How far ahead auto-resync looks for a refused code followed by the next one (0 or the
+  /// look-ahead turns auto-resync off).
   public var syncWindow = 1000
-  /// How long a pending auto-resync waits for the next press, in seconds.
+  /// How long a refused code is remembered for auto-resync, in seconds.
   public var resyncExpirySeconds = 300
   /// The window an explicit two-code resync searches.
   public var explicitResyncWindow = 10_000

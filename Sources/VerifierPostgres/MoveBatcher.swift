@@ -172,7 +172,7 @@ final class MoveBatcher: @unchecked Sendable {
   /// the user's name.
   private static let columns: [(name: String, type: String)] = [
     ("next_counter", "bigint"), ("failures", "bigint"), ("throttled_until", "bigint"),
-    ("hard_locked", "boolean"), ("pending_counter", "bigint"), ("pending_expiry", "bigint"),
+    ("hard_locked", "boolean"), ("pending_miss", "bigint"), ("pending_expiry", "bigint"),
     ("id", "bigint"), ("version", "bigint"), ("at", "bigint"), ("audit_user", "text"), ("factor", "text"),
     ("action", "text"), ("result", "text"), ("reason", "text"), ("counter_before", "bigint"),
     ("counter_after", "bigint"), ("source", "text"), ("name", "text"),
@@ -214,7 +214,7 @@ final class MoveBatcher: @unchecked Sendable {
         VALUES \(rows.joined(separator: ",\n    "))
       ), moved AS (
         UPDATE hotp_factors h SET next_counter = i.next_counter, failures = i.failures,
-          throttled_until = i.throttled_until, hard_locked = i.hard_locked, pending_counter = i.pending_counter,
+          throttled_until = i.throttled_until, hard_locked = i.hard_locked, pending_miss = i.pending_miss,
           pending_expiry = i.pending_expiry, version = h.version + 1
         FROM input i
         WHERE h.id = i.id AND h.version = i.version

@@ -109,7 +109,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
 
   static let factorColumns = """
     f.id, f.user_id, f.serial, f.digits, f.algorithm, f.secret, f.key_id, f.active, f.next_counter,
-    f.failures, f.throttled_until, f.hard_locked, f.pending_counter, f.pending_expiry, f.version
+    f.failures, f.throttled_until, f.hard_locked, f.pending_miss, f.pending_expiry, f.version
     """
 
   static func factor(_ row: some PostgresCells, at base: Int = 0) throws -> HOTPFactorRecord {
@@ -129,8 +129,8 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
         nextCounter: UInt64(bitPattern: try row[base + 8].decode(Int64.self)),
         failures: try row[base + 9].decode(Int.self), throttledUntil: try row[base + 10].decode(Int64?.self),
         hardLocked: try row[base + 11].decode(Bool.self),
-        pendingResyncCounter: try row[base + 12].decode(Int64?.self).map { UInt64(bitPattern: $0) },
-        pendingResyncExpiry: try row[base + 13].decode(Int64?.self),
+        pendingMiss: try row[base + 12].decode(Int64?.self).map { UInt64(bitPattern: $0) },
+        pendingMissExpiry: try row[base + 13].decode(Int64?.self),
         version: try row[base + 14].decode(Int64.self)))
   }
 
@@ -155,8 +155,8 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
       UPDATE hotp_factors
       SET next_counter = \(Int64(bitPattern: state.nextCounter)), failures = \(state.failures), \
     throttled_until = \(state.throttledUntil), hard_locked = \(state.hardLocked), \
-    pending_counter = \(state.pendingResyncCounter.map { Int64(bitPattern: $0) }), \
-    pending_expiry = \(state.pendingResyncExpiry), version = version + 1, \
+    pending_miss = \(state.pendingMiss.map { Int64(bitPattern: $0) }), \
+    pending_expiry = \(state.pendingMissExpiry), version = version + 1, \
     user_id = COALESCE(\(userID), user_id), active = active OR \(userID != nil)
       WHERE id = \(factorID) AND version = \(expectedVersion)
       RETURNING id
@@ -463,7 +463,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
     [
       .init(int64: Int64(bitPattern: state.nextCounter)), .init(int64: Int64(state.failures)),
       bind(state.throttledUntil), .init(bool: state.hardLocked),
-      bind(state.pendingResyncCounter.map { Int64(bitPattern: $0) }), bind(state.pendingResyncExpiry),
+      bind(state.pendingMiss.map { Int64(bitPattern: $0) }), bind(state.pendingMissExpiry),
       .init(int64: factorID), .init(int64: expectedVersion),
     ] + auditBinds(audit)
   }
@@ -473,7 +473,7 @@ public final class PostgresStore: VerifierStore, @unchecked Sendable {
   static let preparedCompareAndSet = """
     WITH moved AS (
       UPDATE hotp_factors SET next_counter = $1::bigint, failures = $2::bigint, throttled_until = $3::bigint,
-        hard_locked = $4::boolean, pending_counter = $5::bigint, pending_expiry = $6::bigint,
+        hard_locked = $4::boolean, pending_miss = $5::bigint, pending_expiry = $6::bigint,
         version = version + 1
       WHERE id = $7::bigint AND version = $8::bigint
       RETURNING id

@@ -174,6 +174,15 @@ enum Schema {
         "CREATE INDEX browser_sessions_expiry ON browser_sessions(expires_at)",
       ]
     ),
+    (
+      // Auto-resync now remembers the last missed code (masked), not a counter found by a scan;
+      // a counter left from before means nothing under the new rule and is dropped.
+      "2026-11-29-pending-miss",
+      [
+        "ALTER TABLE hotp_factors RENAME COLUMN pending_counter TO pending_miss",
+        "UPDATE hotp_factors SET pending_miss = NULL, pending_expiry = NULL",
+      ]
+    ),
   ]
 
   /// Applies the migrations this database lacks, holding the advisory lock: a node that starts

@@ -205,6 +205,15 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
           CREATE INDEX browser_sessions_expiry ON browser_sessions(expires_at);
           """)
     }
+    migrator.registerMigration("2026-11-29-pending-miss") { db in
+      // Auto-resync now remembers the last missed code (masked), not a counter found by a scan;
+      // a counter left from before means nothing under the new rule and is dropped.
+      try db.execute(
+        sql: """
+          ALTER TABLE hotp_factors RENAME COLUMN pending_counter TO pending_miss;
+          UPDATE hotp_factors SET pending_miss = NULL, pending_expiry = NULL;
+          """)
+    }
     return migrator
   }
 
@@ -257,7 +266,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   /// The columns of a factor, in the order ``factor(_:)`` reads them.
   static let factorColumns = """
     f.id, f.user_id, f.serial, f.digits, f.algorithm, f.secret, f.key_id, f.active, f.next_counter,
-    f.failures, f.throttled_until, f.hard_locked, f.pending_counter, f.pending_expiry, f.version
+    f.failures, f.throttled_until, f.hard_locked, f.pending_miss, f.pending_expiry, f.version
     """
 
   /// A factor from a row of ``factorColumns`` starting at column `at` (by index: no name lookups on
@@ -276,8 +285,8 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       state: HOTPState(
         nextCounter: UInt64(bitPattern: row[base + 8]), failures: row[base + 9],
         throttledUntil: row[base + 10],
-        hardLocked: row[base + 11], pendingResyncCounter: pending.map { UInt64(bitPattern: $0) },
-        pendingResyncExpiry: row[base + 13], version: row[base + 14]))
+        hardLocked: row[base + 11], pendingMiss: pending.map { UInt64(bitPattern: $0) },
+        pendingMissExpiry: row[base + 13], version: row[base + 14]))
   }
 
   static func insert(_ factor: NewHOTPFactor, _ db: Database) throws -> Int64 {
@@ -398,7 +407,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
 
   static let casSQL = """
     UPDATE hotp_factors
-    SET next_counter = ?, failures = ?, throttled_until = ?, hard_locked = ?, pending_counter = ?,
+    SET next_counter = ?, failures = ?, throttled_until = ?, hard_locked = ?, pending_miss = ?,
         pending_expiry = ?, version = version + 1
     WHERE id = ? AND version = ?
     """
@@ -406,7 +415,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   static func stateArguments(_ s: HOTPState) -> StatementArguments {
     [
       Int64(bitPattern: s.nextCounter), s.failures, s.throttledUntil, s.hardLocked,
-      s.pendingResyncCounter.map { Int64(bitPattern: $0) }, s.pendingResyncExpiry,
+      s.pendingMiss.map { Int64(bitPattern: $0) }, s.pendingMissExpiry,
     ]
   }
 

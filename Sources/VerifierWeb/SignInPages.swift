@@ -125,7 +125,6 @@ extension WebPages {
       let key =
         switch Decision.Reason(rawValue: reason) {
         case .throttled?, .locked?: "code_throttled"
-        case .pressAgain?: "code_press_again"
         default: "code_wrong"
         }
       return codeForm(visit, recovery: recovery, error: visit.texts[key])

@@ -84,7 +84,7 @@ final class Deployment {
     #expect(try d.verify("alice", code) == (1, "replay"))
 
     for _ in 0..<40 { _ = try d.press() }  // presses that never reach the verifier
-    #expect(try d.verify("alice", try d.press()) == (1, "press-again"))
+    #expect(try d.verify("alice", try d.press()) == (1, "wrong-code"))  // ahead: refused, remembered
     #expect(try d.verify("alice", try d.press()) == (0, "resynced"))
 
     for _ in 0..<300 { _ = try d.press() }

@@ -21,7 +21,7 @@ import Verifier
       }
     }
     #expect(opened.load(ordering: .relaxed) == 6)
-    #expect(try TestPostgres.psql(database.url, "SELECT count(*) FROM schema_migrations") == "6")
+    #expect(try TestPostgres.psql(database.url, "SELECT count(*) FROM schema_migrations") == "7")
     #expect(
       try TestPostgres.psql(database.url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
         == "12")

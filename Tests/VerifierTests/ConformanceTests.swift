@@ -60,8 +60,8 @@ import Verifier
       audit: audit("register"))
     var next = factor.state
     next.nextCounter = 3
-    next.pendingResyncCounter = 40
-    next.pendingResyncExpiry = 99
+    next.pendingMiss = 40
+    next.pendingMissExpiry = 99
     next.throttledUntil = 1234
     #expect(
       try store.compareAndSet(factorID: factor.id, expectedVersion: 0, newState: next, audit: audit("verify"))
@@ -71,8 +71,8 @@ import Verifier
         factorID: factor.id, expectedVersion: 0, newState: next, audit: audit("verify")))
     let stored = try #require(try store.hotpFactor(serial: "7"))
     #expect(
-      stored.state.version == 1 && stored.state.nextCounter == 3 && stored.state.pendingResyncCounter == 40)
-    #expect(stored.state.pendingResyncExpiry == 99 && stored.state.throttledUntil == 1234)
+      stored.state.version == 1 && stored.state.nextCounter == 3 && stored.state.pendingMiss == 40)
+    #expect(stored.state.pendingMissExpiry == 99 && stored.state.throttledUntil == 1234)
     #expect(stored.digits == 8 && stored.algorithm == .sha256)
     // Only the winning compare-and-set left an audit line.
     #expect(try store.auditEntries(user: nil, limit: 10).filter { $0.action == "verify" }.count == 1)

@@ -20,8 +20,8 @@ import Verifier
     let f = try Fixture(kind, counter: 100)
     #expect(try await f.verify(109) == .accepted)  // last candidate of the window
     let g = try Fixture(kind, counter: 100)
-    #expect(try await g.verify(110) == .pressAgain)  // just past: auto-resync starts
-    #expect(g.state.nextCounter == 100)
+    #expect(try await g.verify(110) == .wrongCode)  // just past: a failure, remembered for a resync
+    #expect(g.state.nextCounter == 100 && g.state.failures == 1)
   }
 
   @Test(arguments: StoreKind.allCases)
@@ -62,23 +62,37 @@ import Verifier
   @Test(arguments: StoreKind.allCases)
   func autoResyncWithTheNextCode(kind: StoreKind) async throws {
     let f = try Fixture(kind)
-    #expect(try await f.verify(500) == .pressAgain)
+    #expect(try await f.verify(500) == .wrongCode)
+    // The miss is remembered masked: the stored number is not the code.
+    let remembered = try #require(f.state.pendingMiss)
+    #expect(remembered != UInt64(f.code(500)))
     #expect(try await f.verify(501) == .resynced)
-    #expect(f.state.nextCounter == 502)
+    #expect(f.state.nextCounter == 502 && f.state.failures == 0 && f.state.pendingMiss == nil)
     #expect(try await f.verify(501) == .replay)
+  }
+
+  /// The answer to a code far ahead is the answer to any wrong code: it tells nothing.
+  @Test(arguments: StoreKind.allCases)
+  func aCodeAheadAndAWrongCodeGetTheSameAnswer(kind: StoreKind) async throws {
+    let ahead = try Fixture(kind)
+    let wrong = try Fixture(kind)
+    let a = try await ahead.verify(600)
+    let w = try await wrong.verify(text: wrong.wrongCode())
+    #expect(a == w && a == .wrongCode)
+    #expect(ahead.state.failures == wrong.state.failures)
   }
 
   @Test(arguments: StoreKind.allCases)
   func autoResyncRefusesAWrongOrLateSecondCode(kind: StoreKind) async throws {
     let f = try Fixture(kind)
-    #expect(try await f.verify(500) == .pressAgain)
-    #expect(try await f.verify(503) == .pressAgain)  // not the next one: a new pending resync at 503
+    #expect(try await f.verify(500) == .wrongCode)
+    #expect(try await f.verify(503) == .wrongCode)  // not the next one: 503 is remembered instead
     #expect(try await f.verify(text: f.wrongCode()) == .wrongCode)
-    #expect(f.state.nextCounter == 0)
+    #expect(f.state.nextCounter == 0 && f.state.failures == 3)
     let late = try Fixture(kind)
-    #expect(try await late.verify(500) == .pressAgain)
+    #expect(try await late.verify(500) == .wrongCode)
     late.clock.advance(seconds: 301)
-    #expect(try await late.verify(501) == .pressAgain)  // expired: 501 starts its own resync
+    #expect(try await late.verify(501) == .wrongCode)  // expired: 501 is remembered instead
     #expect(late.state.nextCounter == 0)
     #expect(try await late.verify(502) == .resynced)
   }

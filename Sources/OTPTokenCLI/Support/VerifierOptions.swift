@@ -146,10 +146,9 @@ func report(_ decision: Decision, user: String, json: Bool) throws {
     switch decision.reason {
     case .accepted: text = "accepted"
     case .resynced: text = "accepted (the token was resynchronised)"
-    case .wrongCode: text = "refused: wrong code"
+    case .wrongCode:
+      text = "refused: wrong code (a token that is ahead is resynchronised by its next code)"
     case .replay: text = "refused: this code was already used"
-    case .pressAgain:
-      text = "refused: the token is ahead of the verifier; press the button again to resynchronise"
     case .throttled:
       text =
         "refused: too many failures; try again in \(decision.retryAfterSeconds ?? 1) s"
