@@ -7,7 +7,8 @@
 # (default 4s; 0s for none) with the same users and further codes, so it shows a running service
 # (connections open, statements prepared, the users seen before) rather than its first seconds.
 # A benchmark, not a test: it prints, it asserts nothing.
-# Environment: BIN (default: build this tree), DURATION (default 10s), CONNECTIONS for the SQLite node (default 12),
+# Environment: BIN (default: build this tree) and BIN_DEV, the `otptoken-dev` of the same build
+# (default: this tree's), to measure another build against a store it prepared; DURATION (default 10s), CONNECTIONS for the SQLite node (default 12),
 # PG_CONNECTIONS per PostgreSQL node (default 4), WRK_THREADS per wrk (default 1), USERS (default
 # 10000). The defaults are the concurrency at which the p99 target is measured on a 2-core machine
 # shared with wrk; raise them for throughput (32 connections: more requests, longer queues).
@@ -43,10 +44,15 @@ if ! command -v wrk >/dev/null; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
 fi
-# BIN: an `otptoken` to measure instead of this tree's release build (to compare two builds); the
-# users and requests are always prepared by this tree's `otptoken-dev load-prepare`.
-swift build -c release --product otptoken-dev >/dev/null
-prepare=".build/release/otptoken-dev load-prepare"
+# BIN: an `otptoken` to measure instead of this tree's release build (to compare two builds);
+# BIN_DEV: that build's `otptoken-dev`, whose `load-prepare` makes the users and requests in the
+# schema BIN expects (else this tree's).
+dev=${BIN_DEV:-}
+if [ -z "$dev" ]; then
+  swift build -c release --product otptoken-dev >/dev/null
+  dev=.build/release/otptoken-dev
+fi
+prepare="$dev load-prepare"
 bin=${BIN:-}
 if [ -z "$bin" ]; then
   swift build -c release --product otptoken >/dev/null
