@@ -10,36 +10,9 @@ bin=$1
 py=/usr/bin/python3
 work=$(mktemp -d /tmp/uhid-lane.XXXXXX)
 chmod 755 "$work"
-started=$(date +%s.%N)
-failures=0
 sim=""
+source "$(dirname "$0")/lib/lane-checks.sh"
 
-since() { printf '%.1f' "$(echo "$(date +%s.%N) - $started" | bc)"; }
-say() { printf '[%6s s] %s\n' "$(since)" "$*"; }
-pass() { say "ok    $*"; }
-fail() {
-  say "FAIL  $*"
-  failures=$((failures + 1))
-}
-# check DESCRIPTION PYTHON_EXPRESSION OUTPUT: the expression, over `j` (the first JSON line of the
-# output, which may hold stderr lines too), must hold.
-check() {
-  if "$py" -c 'import json,sys; j=json.loads(next(l for l in sys.argv[2].splitlines() if l.startswith("{"))); sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3" 2>/dev/null; then
-    pass "$1"
-  else
-    fail "$1: expected $2, got: $3"
-  fi
-}
-# Bounded wait: up to $1 tenths of a second for the command to succeed.
-wait_for() {
-  local tenths=$1
-  shift
-  for _ in $(seq 1 "$tenths"); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
 cleanup() {
   [ -n "$sim" ] && kill "$sim" 2>/dev/null
   rm -rf "$work"

@@ -11,8 +11,9 @@ import Testing
     #expect(result.status == 0, "\(result.stderr)")
     let figures = try #require(result.json)
     for key in [
-      "hotp_candidates_per_s", "verify_accept_per_s", "verify_reject_per_s", "verify_p50_ms", "verify_p99_ms",
-      "resync_10k_ms", "rss_mb",
+      "hotp_candidates_per_s", "hotp_engine", "hotp_portable_per_s", "hotp_openssl_reference_per_s",
+      "hotp_of_openssl", "verify_accept_per_s", "verify_reject_per_s", "verify_reject_repeat_per_s",
+      "verify_p50_ms", "verify_p99_ms", "resync_10k_ms", "rss_mb",
     ] {
       #expect(figures[key] != nil, "missing \(key)")
     }

@@ -130,20 +130,9 @@ struct SimServe: ParsableCommand {
         throw CLIFailure(.environment, "\(error)", json: json)
       }
       handleStopSignals(device.stopDescriptor, server?.stopDescriptor ?? -1)
-      let socketDone = DispatchSemaphore(value: 0)
-      if let server {
-        Thread {
-          server.run()
-          socketDone.signal()
-        }.start()
-      }
       announce(
         token, "registered as \(device.name) through UHID" + (socket.map { ", presses on \($0)" } ?? ""))
-      device.run()
-      if let server {
-        server.stop()
-        socketDone.wait()
-      }
+      run(device.run, pressSocket: server)
       Output.stderr("otptoken: simulated token \(token.serial) stopped; UHID device destroyed")
     }
   #endif
@@ -176,6 +165,18 @@ struct SimServe: ParsableCommand {
         throw CLIFailure(.environment, "\(error)", json: json)
       }
       handleStopSignals(device.stopDescriptor, server?.stopDescriptor ?? -1)
+      let shown = host.contains(":") ? "[\(host)]" : host
+      announce(
+        token,
+        "exported over USB/IP on \(shown):\(device.port) as bus ID 1-1"
+          + (socket.map { ", presses on \($0)" } ?? ""), usbipPort: device.port)
+      run(device.run, pressSocket: server)
+      Output.stderr("otptoken: simulated token \(token.serial) stopped; USB/IP port closed")
+    }
+
+    /// Runs a front end on this thread and the press socket, if any, on a thread of its own, until
+    /// the front end returns; then stops the socket.
+    private func run(_ frontEnd: () -> Void, pressSocket server: VirtualHIDServer?) {
       let socketDone = DispatchSemaphore(value: 0)
       if let server {
         Thread {
@@ -183,17 +184,11 @@ struct SimServe: ParsableCommand {
           socketDone.signal()
         }.start()
       }
-      let shown = host.contains(":") ? "[\(host)]" : host
-      announce(
-        token,
-        "exported over USB/IP on \(shown):\(device.port) as bus ID 1-1"
-          + (socket.map { ", presses on \($0)" } ?? ""), usbipPort: device.port)
-      device.run()
+      frontEnd()
       if let server {
         server.stop()
         socketDone.wait()
       }
-      Output.stderr("otptoken: simulated token \(token.serial) stopped; USB/IP port closed")
     }
 
     /// "127.0.0.1:3240" or "[::1]:3240"; port 0 picks a free one.

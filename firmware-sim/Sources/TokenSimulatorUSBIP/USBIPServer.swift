@@ -51,32 +51,28 @@
       log: @escaping @Sendable (String) -> Void = { _ in }, trace: (@Sendable (Int, [UInt8]) -> Void)? = nil
     ) throws(USBIPServerError) {
       var storage = sockaddr_storage()
-      var length: socklen_t
-      var family: Int32
-      if address.contains(":") {
-        var v6 = sockaddr_in6()
-        v6.sin6_family = sa_family_t(AF_INET6)
-        v6.sin6_port = port.bigEndian
-        guard inet_pton(AF_INET6, address, &v6.sin6_addr) == 1 else {
-          throw USBIPServerError(description: "\(address) is not an IP address")
-        }
-        withUnsafeBytes(of: v6) { bytes in
+      let family = address.contains(":") ? AF_INET6 : AF_INET
+      /// Sets `value`'s address from the literal and copies it into `storage`; its size, or nil.
+      func fill<T>(_ value: T, _ setAddress: (inout T) -> Int32) -> socklen_t? {
+        var value = value
+        guard setAddress(&value) == 1 else { return nil }
+        withUnsafeBytes(of: value) { bytes in
           withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) }
         }
-        length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-        family = AF_INET6
-      } else {
-        var v4 = sockaddr_in()
-        v4.sin_family = sa_family_t(AF_INET)
-        v4.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, address, &v4.sin_addr) == 1 else {
-          throw USBIPServerError(description: "\(address) is not an IP address")
-        }
-        withUnsafeBytes(of: v4) { bytes in
-          withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) }
-        }
-        length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        family = AF_INET
+        return socklen_t(MemoryLayout<T>.size)
+      }
+      var v6 = sockaddr_in6()
+      v6.sin6_family = sa_family_t(AF_INET6)
+      v6.sin6_port = port.bigEndian
+      var v4 = sockaddr_in()
+      v4.sin_family = sa_family_t(AF_INET)
+      v4.sin_port = port.bigEndian
+      let filled =
+        family == AF_INET6
+        ? fill(v6) { inet_pton(AF_INET6, address, &$0.sin6_addr) }
+        : fill(v4) { inet_pton(AF_INET, address, &$0.sin_addr) }
+      guard let length = filled else {
+        throw USBIPServerError(description: "\(address) is not an IP address")
       }
       let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
       guard fd >= 0 else {
