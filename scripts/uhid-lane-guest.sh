@@ -57,14 +57,7 @@ check "the driver reads serial and status" "j['serial']==$expected_serial and j[
 # 4. Program slot 2 with RFC 4226's key, press, and read the typed code through hidraw.
 programmed=$("$bin" token hotp --device "$node" --slot 2 --key 3132333435363738393031323334353637383930 --json 2>&1)
 check "the driver programs slot 2" "j['ok'] and j['slot']==2" "$programmed"
-"$bin" token read --device "$node" --timeout 30 --json >"$work/read.json" 2>&1 &
-reader=$!
-holds_node() { ls -l "/proc/$reader/fd" 2>/dev/null | grep -q "$node"; }
-wait_for 100 holds_node || fail "token read did not open $node"
-pressed=$("$bin" sim press --socket "$work/press.sock" --slot 2 --json 2>&1)
-wait "$reader"
-check "the press typed RFC 4226's first code" "j['typed']=='755224\\r'" "$pressed"
-check "the driver read the typed code from hidraw" "j['ok'] and j['code']=='755224'" "$(cat "$work/read.json")"
+press_and_read "$node" "the driver read the typed code from hidraw"
 
 # 5. Register the token to a user (a fresh secret into slot 2, confirmed by a press), then verify.
 db=(--db "$work/verifier.sqlite" --key-file "$work/master.key")

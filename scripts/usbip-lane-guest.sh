@@ -125,15 +125,7 @@ else
 fi
 # ykpersonalize detached usbhid for its session and gave the interface back: wait for the node.
 wait_for 100 token_present && node=/dev/$(hidraw_of_token)
-"$bin" token read --device "$node" --timeout 30 --json >"$work/read.json" 2>&1 &
-reader=$!
-holds_node() { ls -l "/proc/$reader/fd" 2>/dev/null | grep -q "$node"; }
-wait_for 100 holds_node || fail "token read did not open $node"
-pressed=$("$bin" sim press --socket "$work/press.sock" --slot 2 --json 2>&1)
-wait "$reader"
-check "the press typed RFC 4226's first code" "j['typed']=='755224\\r'" "$pressed"
-check "the driver read the code from the interrupt endpoint through usbhid and hidraw" \
-  "j['ok'] and j['code']=='755224'" "$(cat "$work/read.json")"
+press_and_read "$node" "the driver read the code from the interrupt endpoint through usbhid and hidraw"
 
 # 7. Detach: the device leaves; libusb reports the arrival and departure to the watcher.
 usbip detach -p 0 >/dev/null 2>&1 || fail "usbip detach -p 0 failed"

@@ -29,3 +29,17 @@ wait_for() {
   done
   return 1
 }
+
+# press_and_read NODE DESCRIPTION: while `otptoken token read` waits on NODE, a press of slot 2
+# (programmed with RFC 4226's key at counter 0) must type the RFC's first code, and the driver must
+# read it (DESCRIPTION names how). Expects $bin, $work and the press socket $work/press.sock.
+press_and_read() {
+  local node=$1 description=$2 reader pressed
+  "$bin" token read --device "$node" --timeout 30 --json >"$work/read.json" 2>&1 &
+  reader=$!
+  wait_for 100 bash -c "ls -l /proc/$reader/fd 2>/dev/null | grep -q '$node'" || fail "token read did not open $node"
+  pressed=$("$bin" sim press --socket "$work/press.sock" --slot 2 --json 2>&1)
+  wait "$reader"
+  check "the press typed RFC 4226's first code" "j['typed']=='755224\\r'" "$pressed"
+  check "$description" "j['ok'] and j['code']=='755224'" "$(cat "$work/read.json")"
+}
