@@ -169,10 +169,9 @@ public enum SHA1Engine: String, Sendable, CaseIterable {
     let h4 = hmac(counter: counter, inner: inner, outer: outer, context, block).h4
     let offset = Int(h4 & 0x0F)
     let words = UnsafeRawPointer(context)
-    let high = words.load(fromByteOffset: 4 * (offset >> 2), as: UInt32.self)
-    let low = words.load(fromByteOffset: 4 * (offset >> 2) + 4, as: UInt32.self)
-    let shifted = (UInt64(high) << 32 | UInt64(low)) >> UInt64(32 - 8 * (offset & 3))
-    return UInt32(truncatingIfNeeded: shifted) & 0x7FFF_FFFF
+    return SHA1State.truncation(
+      words.load(fromByteOffset: 4 * (offset >> 2), as: UInt32.self),
+      words.load(fromByteOffset: 4 * (offset >> 2) + 4, as: UInt32.self), offset: offset)
   }
 
   /// Runs `body` with scratch for ``hmac(counter:inner:outer:_:_:)``, on the stack.
@@ -216,6 +215,12 @@ extension SHA1State {
     case 2: (high, low) = (h2, h3)
     default: (high, low) = (h3, h4)
     }
+    return Self.truncation(high, low, offset: offset)
+  }
+
+  /// The 31 bits at byte `offset` of the MAC, from the two words that hold them.
+  @inlinable @inline(__always)
+  static func truncation(_ high: UInt32, _ low: UInt32, offset: Int) -> UInt32 {
     let shifted = (UInt64(high) << 32 | UInt64(low)) >> UInt64(32 - 8 * (offset & 3))
     return UInt32(truncatingIfNeeded: shifted) & 0x7FFF_FFFF
   }

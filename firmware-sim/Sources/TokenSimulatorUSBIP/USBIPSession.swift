@@ -56,7 +56,7 @@ public struct USBIPSession: Sendable {
       case .listDevices:
         replies.append(USBIPReply.deviceList([exported]))
       case .importDevice(let busID):
-        guard busID == exported.busID, mayAttach, !reader.imported else {
+        guard busID == exported.busID, mayAttach else {
           replies.append(USBIPReply.imported(nil))
           continue
         }
@@ -89,9 +89,10 @@ public struct USBIPSession: Sendable {
     }
     switch (submit.endpoint, submit.directionIn) {
     case (0, _):
-      guard let setup = SetupPacket(bytes: submit.setup), setup.directionIn == submit.directionIn,
-        setup.directionIn ? submit.length >= 0 : submit.data.count == Int(setup.length)
-      else { return USBIPReply.submitted(submit, status: -32, data: []) }
+      // The device checks that an OUT request's data is as long as its setup packet says.
+      guard let setup = SetupPacket(bytes: submit.setup), setup.directionIn == submit.directionIn else {
+        return USBIPReply.submitted(submit, status: -32, data: [])
+      }
       switch device.control(setup, data: submit.data) {
       case .data(let bytes):
         return USBIPReply.submitted(submit, status: 0, data: Array(bytes.prefix(submit.length)))
