@@ -9,15 +9,16 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 BIN = os.environ["OTPTOKEN_BIN"]
@@ -80,10 +81,16 @@ def text():
 
 
 def loads(action):
-    """Does `action` and waits (at most 15 s) until the page it leads to has replaced this one."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    """Does `action` and waits (at most 15 s) until the page it leads to has replaced this one.
+
+    The old page is marked in its window object, which a new document does not inherit. (Asking
+    whether the old element is stale races the navigation: chromium may answer with an inspector
+    error instead of a stale reference.)
+    """
+    driver.execute_script("window.otptokenLeaving = true")
     action()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.otptokenLeaving && document.readyState === 'complete'"))
 
 
 def enter(value):
@@ -260,7 +267,9 @@ try:
     sign_out()
     print("browser-check: every step passed")
 except Exception as error:  # noqa: BLE001 - report the page, then fail
-    print(f"browser-check: FAILED: {error}", file=sys.stderr)
+    step = traceback.extract_tb(error.__traceback__)
+    where = ", ".join(f"line {frame.lineno} ({frame.name})" for frame in step if frame.filename == __file__)
+    print(f"browser-check: FAILED at {where}: {error}", file=sys.stderr)
     try:
         print(f"  at {driver.current_url}\n{driver.find_element(By.TAG_NAME, 'body').text[:1500]}", file=sys.stderr)
         driver.save_screenshot(os.path.join("/tmp", "otptoken-browser-failure.png"))
