@@ -18,10 +18,12 @@ public final class RecentReads: @unchecked Sendable {
 
   private let lock = NSLock()
   private var entries: [String: Entry] = [:]
-  /// Above this many users the memory starts over (a few hundred bytes each).
+  /// Above this many users the memory starts over. An entry weighs about 320 bytes, so the
+  /// default holds at most about 5 MB however many users the store has: enough for the users
+  /// verifying in the same few seconds, which are the ones a remembered read serves.
   let capacity: Int
 
-  public init(capacity: Int = 100_000) { self.capacity = capacity }
+  public init(capacity: Int = 16_384) { self.capacity = capacity }
 
   /// A plan made from the remembered state, if it covers what `job` reads.
   public func plan(_ job: VerificationJob) throws -> RememberedPlan? {
@@ -34,7 +36,9 @@ public final class RecentReads: @unchecked Sendable {
   /// Keeps a fresh read of `parts` of a user.
   public func remember(_ snapshot: VerificationSnapshot, parts: SnapshotParts) {
     lock.withLock {
-      if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+      if entries.count >= capacity && entries[snapshot.user.name] == nil {
+        entries.removeAll(keepingCapacity: true)
+      }
       entries[snapshot.user.name] = Entry(snapshot: snapshot, parts: parts)
     }
   }

@@ -15,8 +15,6 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   let pool: DatabasePool
   private let committer: GroupCommit
   let checkpointer: Checkpointer
-  /// Users' state as last read or written here (``runVerification(_:)``).
-  let recent = RecentReads()
 
   /// Opens (creating if needed) the database at `path`, file mode 0600, and migrates it; the folder
   /// must exist. The log
@@ -336,8 +334,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   }
 
   public func deleteUser(userID: Int64, audit: AuditEntry) throws(StoreError) -> Bool {
-    defer { if let name = audit.user { recent.forget(name) } }
-    return try write { db in
+    try write { db in
       try db.execute(
         sql: "UPDATE hotp_factors SET user_id = NULL, active = 0, version = version + 1 WHERE user_id = ?",
         arguments: [userID])
@@ -506,31 +503,19 @@ extension SQLiteStore {
 extension SQLiteStore {
   /// The whole verification in one write job of the group commit: the snapshot is read on the
   /// writer's connection inside the transaction, so nothing moves between the read and the writes,
-  /// and a caller's task is resumed once the outcome is durable. A plan made from a remembered
-  /// read (``RecentReads``) that accepts with one token move is tried first as that move alone, so
-  /// the single writer spends no read and no HMAC on it; when it does not hold, the same job reads
-  /// and decides again.
+  /// and a caller's task is resumed once the outcome is durable.
+  ///
+  /// Unlike the PostgreSQL store, this one keeps no remembered reads (``RecentReads``): the read is
+  /// in-process and costs a few microseconds, and measured on one core the remembered plan saved
+  /// nothing while holding about 320 bytes per user (docs/performance.md).
   public func runVerification(_ job: VerificationJob) async throws -> VerificationPlan? {
-    let remembered = try recent.plan(job)
-    let early = remembered.flatMap { $0.plan.decision.isAccepted ? $0.plan.soleTokenMove : nil }
     let name = job.userName
-    let outcome: (plan: VerificationPlan, fresh: VerificationSnapshot?)?
     do {
-      outcome = try await committer.writeWithoutBlocking { db -> (VerificationPlan, VerificationSnapshot?)? in
-        if let early, let plan = remembered?.plan {
-          try db.cachedStatement(sql: Self.casSQL).execute(
-            arguments: Self.stateArguments(early.newState) + [early.factorID, early.expectedVersion])
-          if db.changesCount == 1 {
-            try Self.insert(early.audit, db)
-            return (plan, nil)
-          }
-        }
+      return try await committer.writeWithoutBlocking { db -> VerificationPlan? in
         guard let snapshot = try Self.snapshot(db, name, job.reads) else { return nil }
-        let plan = try remembered?.reused(for: snapshot) ?? job.plan(snapshot)
-        return (try Self.apply(plan, db), snapshot)
+        return try Self.apply(job.plan(snapshot), db)
       }
     } catch let lost as LostRace {
-      recent.forget(name)
       return lost.plan
     } catch let error as StoreError {
       throw error
@@ -539,13 +524,6 @@ extension SQLiteStore {
     } catch {
       throw Self.mapped(error, path: path)
     }
-    guard let outcome else {
-      recent.forget(name)
-      return nil
-    }
-    if let fresh = outcome.fresh { recent.remember(fresh, parts: job.reads) }
-    recent.applied(outcome.plan, user: name)
-    return outcome.plan
   }
 
   /// What `parts` of the user named `name` hold, read inside the writer's transaction.
