@@ -506,8 +506,8 @@ extension SQLiteStore {
   /// and a caller's task is resumed once the outcome is durable.
   ///
   /// Unlike the PostgreSQL store, this one keeps no remembered reads (``RecentReads``): the read is
-  /// in-process and costs a few microseconds, and measured on one core the remembered plan saved
-  /// nothing while holding about 320 bytes per user (docs/performance.md).
+  /// in-process, inside the transaction, and a remembered plan saved nothing measurable in the
+  /// bench while holding about 320 bytes per user (docs/performance.md).
   public func runVerification(_ job: VerificationJob) async throws -> VerificationPlan? {
     let name = job.userName
     do {
