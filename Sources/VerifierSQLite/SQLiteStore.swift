@@ -505,9 +505,9 @@ extension SQLiteStore {
   /// writer's connection inside the transaction, so nothing moves between the read and the writes,
   /// and a caller's task is resumed once the outcome is durable.
   ///
-  /// Unlike the PostgreSQL store, this one keeps no remembered reads (``RecentReads``): the read is
-  /// in-process, inside the transaction, and a remembered plan saved nothing measurable in the
-  /// bench while holding about 320 bytes per user (docs/performance.md).
+  /// Unlike the PostgreSQL store, this one keeps no remembered reads (`RecentReads` there): the
+  /// read is in-process, inside the transaction, and a remembered plan saved nothing measurable in
+  /// the bench while holding about 320 bytes per user (docs/performance.md).
   public func runVerification(_ job: VerificationJob) async throws -> VerificationPlan? {
     let name = job.userName
     do {

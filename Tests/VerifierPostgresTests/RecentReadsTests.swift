@@ -1,6 +1,8 @@
 import Testing
 import Verifier
 
+@testable import VerifierPostgres
+
 /// The remembered reads stay within their capacity however many users verify.
 @Suite struct RecentReadsTests {
   static func snapshot(_ index: Int) -> VerificationSnapshot {

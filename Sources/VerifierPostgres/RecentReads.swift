@@ -1,8 +1,9 @@
 import Foundation
+import Verifier
 
 /// Users' state as a store last read or wrote it, so a verification can be planned before the read
-/// and cost the store one round trip, the write, instead of two. A store's private strategy behind
-/// ``VerifierStore/runVerification(_:)``.
+/// and cost the store one round trip, the write, instead of two: the PostgreSQL store's strategy
+/// behind ``VerifierStore/runVerification(_:)`` (SQLite reads in process and keeps none).
 ///
 /// An entry is never trusted. A plan made from it is applied alone only when its one write is a
 /// token move (``VerificationPlan/soleTokenMove``), a compare-and-set against the version the entry
@@ -10,7 +11,7 @@ import Foundation
 /// afresh. Any other plan waits for the fresh read, and is reused only if that read shows every row
 /// at the version the entry had (``VerificationSnapshot/sameVersions(as:)``), so a refusal never
 /// costs its window's HMACs twice.
-public final class RecentReads: @unchecked Sendable {
+final class RecentReads: @unchecked Sendable {
   struct Entry {
     let snapshot: VerificationSnapshot
     let parts: SnapshotParts
@@ -23,10 +24,10 @@ public final class RecentReads: @unchecked Sendable {
   /// verifying in the same few seconds, which are the ones a remembered read serves.
   let capacity: Int
 
-  public init(capacity: Int = 16_384) { self.capacity = capacity }
+  init(capacity: Int = 16_384) { self.capacity = capacity }
 
   /// A plan made from the remembered state, if it covers what `job` reads.
-  public func plan(_ job: VerificationJob) throws -> RememberedPlan? {
+  func plan(_ job: VerificationJob) throws -> RememberedPlan? {
     guard let entry = lock.withLock({ entries[job.userName] }), entry.parts.isSuperset(of: job.reads) else {
       return nil
     }
@@ -34,7 +35,7 @@ public final class RecentReads: @unchecked Sendable {
   }
 
   /// Keeps a fresh read of `parts` of a user.
-  public func remember(_ snapshot: VerificationSnapshot, parts: SnapshotParts) {
+  func remember(_ snapshot: VerificationSnapshot, parts: SnapshotParts) {
     lock.withLock {
       if entries.count >= capacity && entries[snapshot.user.name] == nil {
         entries.removeAll(keepingCapacity: true)
@@ -43,11 +44,11 @@ public final class RecentReads: @unchecked Sendable {
     }
   }
 
-  public func forget(_ name: String) { _ = lock.withLock { entries.removeValue(forKey: name) } }
+  func forget(_ name: String) { _ = lock.withLock { entries.removeValue(forKey: name) } }
 
   /// Records a plan whose writes all took effect: each token it moved is now at its new state, one
   /// version on; a plan that moved anything else makes the entry stale, so it is dropped.
-  public func applied(_ plan: VerificationPlan, user name: String) {
+  func applied(_ plan: VerificationPlan, user name: String) {
     lock.withLock {
       guard let entry = entries[name] else { return }
       var snapshot = entry.snapshot
@@ -74,12 +75,12 @@ public final class RecentReads: @unchecked Sendable {
 }
 
 /// A plan made from a remembered read, with the read it was made from.
-public struct RememberedPlan: Sendable {
-  public let snapshot: VerificationSnapshot
-  public let plan: VerificationPlan
+struct RememberedPlan: Sendable {
+  let snapshot: VerificationSnapshot
+  let plan: VerificationPlan
 
   /// The plan for a fresh read: this one again if the read shows the same rows at the same versions.
-  public func reused(for fresh: VerificationSnapshot) -> VerificationPlan? {
+  func reused(for fresh: VerificationSnapshot) -> VerificationPlan? {
     snapshot.sameVersions(as: fresh) ? plan : nil
   }
 }
