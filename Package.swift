@@ -236,7 +236,10 @@ let package = Package(
       dependencies: ["Verifier", "VerifierSQLite", "OneTimePassword", "StoreFixtures"]),
     .testTarget(
       name: "VerifierSQLiteTests",
-      dependencies: ["VerifierSQLite", "Verifier", "OneTimePassword", "StoreFixtures"]),
+      dependencies: [
+        "VerifierSQLite", "Verifier", "OneTimePassword", "StoreFixtures",
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ]),
     .testTarget(
       name: "VerifierPostgresTests",
       dependencies: [

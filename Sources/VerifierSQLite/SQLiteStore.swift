@@ -26,7 +26,6 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     var configuration = Configuration()
     configuration.busyMode = .timeout(busyTimeout)
     configuration.prepareDatabase { db in
-      try db.execute(sql: "PRAGMA synchronous = FULL")
       try db.execute(sql: "PRAGMA foreign_keys = ON")
       try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.backstopPages)")
     }
@@ -49,6 +48,10 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     }
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
+      // The pool turns WAL on after `prepareDatabase` and sets its writer to synchronous=NORMAL
+      // then, which leaves commits unflushed until a checkpoint; FULL flushes the log at every
+      // commit, so an acceptance survives a power cut.
+      try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
       try Self.migrator.migrate(pool)
     } catch { throw Self.mapped(error, path: path) }
     let checkpointer = Checkpointer(path: path, writesPerCheckpoint: writesPerCheckpoint)
