@@ -97,10 +97,14 @@ let package = Package(
         "OneTimePassword", .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "CryptoExtras", package: "swift-crypto"),
       ]),
-    // The embedded SQLite store (GRDB): WAL, synchronous=FULL, compare-and-set counters.
+    // The embedded SQLite store (GRDB): WAL, synchronous=FULL, compare-and-set counters. It reads
+    // the verification's rows through SQLite's C API (GRDBSQLite, GRDB's own module for it).
     .target(
       name: "VerifierSQLite",
-      dependencies: ["Verifier", "OneTimePassword", .product(name: "GRDB", package: "GRDB.swift")]),
+      dependencies: [
+        "Verifier", "OneTimePassword", .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ]),
     // The shared store for several machines: PostgreSQL through postgres-nio, one conditional UPDATE
     // per decision, migrations under an advisory lock.
     .target(

@@ -270,24 +270,29 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     f.failures, f.throttled_until, f.hard_locked, f.pending_miss, f.pending_expiry, f.version
     """
 
-  /// A factor from a row of ``factorColumns`` starting at column `at` (by index: no name lookups on
-  /// the hot path).
-  static func factor(_ row: Row, at base: Int = 0) throws -> HOTPFactorRecord {
-    let algorithmName: String = row[base + 4]
+  /// A factor from a row of ``factorColumns`` starting at column `at`.
+  static func factor(_ row: Columns, at base: Int32 = 0) throws -> HOTPFactorRecord {
+    let algorithmName = try row.text(base + 4)
     guard let algorithm = HashAlgorithm(rawValue: algorithmName) else {
       throw StoreError.corrupt("unknown algorithm \(algorithmName)")
     }
-    let blob: Data = row[base + 5]
-    let pending: Int64? = row[base + 12]
     return HOTPFactorRecord(
-      id: row[base], userID: row[base + 1], serial: row[base + 2], digits: row[base + 3],
-      algorithm: algorithm,
-      sealedSecret: SealedSecret(keyID: row[base + 6], combined: Array(blob)), active: row[base + 7],
+      id: try row.int64(base), userID: row.optionalInt64(base + 1), serial: try row.text(base + 2),
+      digits: try row.int(base + 3), algorithm: algorithm,
+      sealedSecret: SealedSecret(keyID: try row.text(base + 6), combined: try row.bytes(base + 5)),
+      active: try row.bool(base + 7),
       state: HOTPState(
-        nextCounter: UInt64(bitPattern: row[base + 8]), failures: row[base + 9],
-        throttledUntil: row[base + 10],
-        hardLocked: row[base + 11], pendingMiss: pending.map { UInt64(bitPattern: $0) },
-        pendingMissExpiry: row[base + 13], version: row[base + 14]))
+        nextCounter: UInt64(bitPattern: try row.int64(base + 8)), failures: try row.int(base + 9),
+        throttledUntil: row.optionalInt64(base + 10), hardLocked: try row.bool(base + 11),
+        pendingMiss: row.optionalInt64(base + 12).map { UInt64(bitPattern: $0) },
+        pendingMissExpiry: row.optionalInt64(base + 13), version: try row.int64(base + 14)))
+  }
+
+  /// The factors a statement selecting ``factorColumns`` finds.
+  static func factors(_ statement: Statement, _ arguments: StatementArguments) throws -> [HOTPFactorRecord] {
+    var found: [HOTPFactorRecord] = []
+    try statement.forEachRow(arguments) { found.append(try factor($0)) }
+    return found
   }
 
   static func insert(_ factor: NewHOTPFactor, _ db: Database) throws -> Int64 {
@@ -359,9 +364,12 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       }
       let id = try Self.insert(factor, db)
       try Self.insert(audit, db)
-      let row = try Row.fetchOne(
-        db, sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.id = ?", arguments: [id])!
-      return try Self.factor(row)
+      guard
+        let factor = try Self.factors(
+          db.cachedStatement(sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.id = ?"), [id]
+        ).first
+      else { throw StoreError.corrupt("token \(id) vanished inside its own transaction") }
+      return factor
     }
   }
 
@@ -388,20 +396,19 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
 
   public func hotpFactor(serial: String) throws(StoreError) -> HOTPFactorRecord? {
     try read { db in
-      try Row.fetchOne(
+      try Self.factors(
         db.cachedStatement(sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.serial = ?"),
-        arguments: [serial]
-      ).map { try Self.factor($0) }
+        [serial]
+      ).first
     }
   }
 
   public func hotpFactors(userID: Int64) throws(StoreError) -> [HOTPFactorRecord] {
     try read { db in
-      try Row.fetchAll(
+      try Self.factors(
         db.cachedStatement(
           sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.user_id = ? ORDER BY f.id"),
-        arguments: [userID]
-      ).map { try Self.factor($0) }
+        [userID])
     }
   }
 
@@ -534,20 +541,27 @@ extension SQLiteStore {
   {
     // One statement reads the user, their tokens and whether they have phone apps (most have none,
     // so the phone apps' own read is usually spared).
-    let rows = try Row.fetchAll(
-      db.cachedStatement(
-        sql: """
-          SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
-          FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
-          WHERE u.name = ? ORDER BY f.id
-          """), arguments: [name])
-    guard let first = rows.first else { return nil }
-    var snapshot = VerificationSnapshot(user: UserRecord(id: first[0], name: first[1]))
-    let id = snapshot.user.id
-    if parts.contains(.tokens) {
-      snapshot.tokens = try rows.filter { !$0.hasNull(atIndex: 3) }.map { try factor($0, at: 3) }
+    var user: UserRecord?
+    var hasPhoneApps = false
+    var tokens: [HOTPFactorRecord] = []
+    try db.cachedStatement(
+      sql: """
+        SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
+        FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+        WHERE u.name = ? ORDER BY f.id
+        """
+    ).forEachRow([name]) { row in
+      if user == nil {
+        user = UserRecord(id: try row.int64(0), name: try row.text(1))
+        hasPhoneApps = try row.bool(2)
+      }
+      if parts.contains(.tokens) && !row.isNull(3) { tokens.append(try factor(row, at: 3)) }
     }
-    if parts.contains(.phoneApps) && first[2] { snapshot.phoneApps = try totpFactors(db, userID: id) }
+    guard let user else { return nil }
+    var snapshot = VerificationSnapshot(user: user)
+    let id = user.id
+    snapshot.tokens = tokens
+    if parts.contains(.phoneApps) && hasPhoneApps { snapshot.phoneApps = try totpFactors(db, userID: id) }
     if parts.contains(.attempts) { snapshot.attempts = try attempts(db, userID: id) }
     if parts.contains(.recoveryCodes) { snapshot.recoveryCodes = try recoveryCodes(db, userID: id) }
     return snapshot
