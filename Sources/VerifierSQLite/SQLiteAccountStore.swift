@@ -68,8 +68,12 @@ extension SQLiteStore: AccountStore {
     WHERE id = ? AND version = ?
     """
 
-  static func totpArguments(_ s: TOTPState) -> StatementArguments {
-    [s.lastStep, s.driftSteps, s.failures, s.throttledUntil, s.hardLocked, s.active]
+  /// ``totpCASSQL``'s values: the new state, then the factor and the version it must still have.
+  static func totpCASValues(_ s: TOTPState, id: Int64, version: Int64) -> [Bound] {
+    [
+      Bound(s.lastStep), Bound(s.driftSteps), Bound(s.failures), Bound(s.throttledUntil), Bound(s.hardLocked),
+      Bound(s.active), Bound(id), Bound(version),
+    ]
   }
 
   public func compareAndSetTOTP(
@@ -78,9 +82,10 @@ extension SQLiteStore: AccountStore {
     throws(StoreError) -> Bool
   {
     try write { db in
-      try db.cachedStatement(sql: Self.totpCASSQL).execute(
-        arguments: Self.totpArguments(newState) + [factorID, expectedVersion])
-      guard db.changesCount == 1 else { return false }
+      guard
+        try db.cachedStatement(sql: Self.totpCASSQL).run(
+          Self.totpCASValues(newState, id: factorID, version: expectedVersion)) == 1
+      else { return false }
       try Self.insert(audit, db)
       return true
     }

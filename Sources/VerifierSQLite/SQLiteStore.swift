@@ -256,12 +256,11 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
         INSERT INTO audit (at, user, factor, action, result, reason, counter_before, counter_after, source)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
-    ).execute(
-      arguments: [
-        audit.at, audit.user, audit.factor, audit.action, audit.result, audit.reason,
-        audit.counterBefore.map { Int64(bitPattern: $0) }, audit.counterAfter.map { Int64(bitPattern: $0) },
-        audit.source,
-      ])
+    ).run([
+      Bound(audit.at), Bound(audit.user), Bound(audit.factor), Bound(audit.action), Bound(audit.result),
+      Bound(audit.reason), Bound(audit.counterBefore.map { Int64(bitPattern: $0) }),
+      Bound(audit.counterAfter.map { Int64(bitPattern: $0) }), Bound(audit.source),
+    ])
   }
 
   /// The columns of a factor, in the order ``factor(_:)`` reads them.
@@ -419,10 +418,13 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     WHERE id = ? AND version = ?
     """
 
-  static func stateArguments(_ s: HOTPState) -> StatementArguments {
+  /// ``casSQL``'s values: the new state, then the factor and the version it must still have.
+  static func casValues(_ s: HOTPState, id: Int64, version: Int64) -> [Bound] {
     [
-      Int64(bitPattern: s.nextCounter), s.failures, s.throttledUntil, s.hardLocked,
-      s.pendingMiss.map { Int64(bitPattern: $0) }, s.pendingMissExpiry,
+      Bound(Int64(bitPattern: s.nextCounter)), Bound(s.failures), Bound(s.throttledUntil),
+      Bound(s.hardLocked),
+      Bound(s.pendingMiss.map { Int64(bitPattern: $0) }), Bound(s.pendingMissExpiry), Bound(id),
+      Bound(version),
     ]
   }
 
@@ -430,9 +432,10 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     throws(StoreError) -> Bool
   {
     try write { db in
-      try db.cachedStatement(sql: Self.casSQL).execute(
-        arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
-      guard db.changesCount == 1 else { return false }
+      guard
+        try db.cachedStatement(sql: Self.casSQL).run(
+          Self.casValues(newState, id: factorID, version: expectedVersion)) == 1
+      else { return false }
       try Self.insert(audit, db)
       return true
     }
@@ -448,9 +451,10 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       else {
         throw StoreError.notFound("user \(userID)")
       }
-      try db.execute(
-        sql: Self.casSQL, arguments: Self.stateArguments(newState) + [factorID, expectedVersion])
-      guard db.changesCount == 1 else { return false }
+      guard
+        try db.cachedStatement(sql: Self.casSQL).run(
+          Self.casValues(newState, id: factorID, version: expectedVersion)) == 1
+      else { return false }
       try db.execute(
         sql: "UPDATE hotp_factors SET user_id = ?, active = 1 WHERE id = ?", arguments: [userID, factorID])
       try Self.insert(audit, db)
@@ -573,11 +577,11 @@ extension SQLiteStore {
     for write in plan.writes {
       switch write {
       case .token(let id, let version, let state, let audit):
-        try db.cachedStatement(sql: casSQL).execute(arguments: stateArguments(state) + [id, version])
+        try db.cachedStatement(sql: casSQL).run(casValues(state, id: id, version: version))
         try holds(db, plan)
         try insert(audit, db)
       case .phoneApp(let id, let version, let state, let audit):
-        try db.cachedStatement(sql: totpCASSQL).execute(arguments: totpArguments(state) + [id, version])
+        try db.cachedStatement(sql: totpCASSQL).run(totpCASValues(state, id: id, version: version))
         try holds(db, plan)
         try insert(audit, db)
       case .attempts(let userID, let kind, let version, let state):
