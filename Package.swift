@@ -304,7 +304,9 @@ let package = Package(
     .testTarget(name: "TokenTransportTests", dependencies: ["TokenTransport"]),
     .testTarget(
       name: "EnrollmentTests",
-      dependencies: ["Enrollment", "TokenDriver", "TokenTransport", "TokenSimulator", "Verifier", "OTPWire"]),
+      dependencies: [
+        "Enrollment", "TokenDriver", "TokenTransport", "TokenSimulator", "Verifier", "OTPWire", "TestScratch",
+      ]),
     .testTarget(name: "HIDAPITransportTests", dependencies: ["HIDAPITransport"]),
     .testTarget(
       name: "TokenFirmwareTests",

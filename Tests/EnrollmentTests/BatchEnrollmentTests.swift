@@ -1,6 +1,7 @@
 import Foundation
 import OTPWire
 import Synchronization
+import TestScratch
 import Testing
 import TokenDriver
 import TokenSimulator
@@ -25,9 +26,7 @@ import Verifier
           name: user,
           audit: AuditEntry(at: 0, user: user, factor: nil, action: "user-add", result: "done", reason: ""))
       }
-      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("enrol-\(UUID().uuidString)")
-      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-      report = EnrollmentReport(csvPath: folder.appendingPathComponent("report.csv").path)
+      report = EnrollmentReport(csvPath: scratchDirectory("enrol") + "/report.csv")
     }
 
     /// Runs the batch over the tokens already plugged in; each token is pressed when asked.
