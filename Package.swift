@@ -97,8 +97,8 @@ let package = Package(
         "OneTimePassword", .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "CryptoExtras", package: "swift-crypto"),
       ]),
-    // The embedded SQLite store (GRDB): WAL, synchronous=FULL, compare-and-set counters. It reads
-    // the verification's rows through SQLite's C API (GRDBSQLite, GRDB's own module for it).
+    // The embedded SQLite store (GRDB): WAL, synchronous=FULL, compare-and-set counters. The
+    // verification's statements run through SQLite's C API (GRDBSQLite, GRDB's own module for it).
     .target(
       name: "VerifierSQLite",
       dependencies: [

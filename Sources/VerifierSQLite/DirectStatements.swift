@@ -95,6 +95,7 @@ extension Statement {
     return Int(sqlite3_changes(sqlite3_db_handle(handle)))
   }
 
+  /// SQLite's error for `code`, with its message and the statement's text (never its values).
   private func error(_ code: Int32, _ handle: OpaquePointer) -> DatabaseError {
     DatabaseError(
       resultCode: ResultCode(rawValue: code),
@@ -112,11 +113,7 @@ extension Statement {
       switch sqlite3_step(handle) {
       case SQLITE_ROW: try body(Columns(handle))
       case SQLITE_DONE: return
-      case let code:
-        throw DatabaseError(
-          resultCode: ResultCode(rawValue: code),
-          message: String(cString: sqlite3_errmsg(sqlite3_db_handle(handle))),
-          sql: sql)
+      case let code: throw error(code, handle)
       }
     }
   }
