@@ -90,8 +90,14 @@ extension Statement {
       }
       guard code == SQLITE_OK else { throw error(code, handle) }
     }
-    let code = sqlite3_step(handle)
-    guard code == SQLITE_DONE else { throw error(code == SQLITE_ROW ? SQLITE_MISUSE : code, handle) }
+    switch sqlite3_step(handle) {
+    case SQLITE_DONE: break
+    case SQLITE_ROW:
+      throw DatabaseError(
+        resultCode: .SQLITE_MISUSE, message: "run is for statements that return no rows; use forEachRow",
+        sql: sql)
+    case let code: throw error(code, handle)
+    }
     return Int(sqlite3_changes(sqlite3_db_handle(handle)))
   }
 
