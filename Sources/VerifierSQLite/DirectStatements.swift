@@ -66,29 +66,10 @@ extension Statement {
   /// number of rows it changed.
   @discardableResult
   func run(_ values: [Bound]) throws -> Int {
-    let handle = sqliteStatement
-    guard sqlite3_bind_parameter_count(handle) == values.count else {
-      throw DatabaseError(
-        resultCode: .SQLITE_MISUSE,
-        message: "\(values.count) values for \(sqlite3_bind_parameter_count(handle)) parameters",
-        sql: sql)
-    }
-    sqlite3_reset(handle)
+    let handle = try bind(values)
     defer {
       sqlite3_reset(handle)
       sqlite3_clear_bindings(handle)
-    }
-    for (index, value) in zip(Int32(1)..., values) {
-      let code: Int32
-      switch value {
-      case .integer(let number): code = sqlite3_bind_int64(handle, index, number)
-      case .text(let text):
-        code = text.utf8CString.withUnsafeBufferPointer {
-          sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count - 1), transient)
-        }
-      case .null: code = sqlite3_bind_null(handle, index)
-      }
-      guard code == SQLITE_OK else { throw error(code, handle) }
     }
     switch sqlite3_step(handle) {
     case SQLITE_DONE: break
@@ -109,12 +90,43 @@ extension Statement {
       sql: sql)
   }
 
-  /// Binds `arguments` (checked against the statement's parameters), then calls `body` with each
-  /// row in turn. The statement is reset afterwards, whatever happens.
-  func forEachRow(_ arguments: StatementArguments, _ body: (Columns) throws -> Void) throws {
-    try setArguments(arguments)
+  /// Binds `values` to the statement's parameters in order, after checking that there is one
+  /// for each; the statement's handle, reset and ready to step.
+  private func bind(_ values: [Bound]) throws -> OpaquePointer {
     let handle = sqliteStatement
-    defer { sqlite3_reset(handle) }
+    guard sqlite3_bind_parameter_count(handle) == values.count else {
+      throw DatabaseError(
+        resultCode: .SQLITE_MISUSE,
+        message: "\(values.count) values for \(sqlite3_bind_parameter_count(handle)) parameters",
+        sql: sql)
+    }
+    sqlite3_reset(handle)
+    for (index, value) in zip(Int32(1)..., values) {
+      let code: Int32
+      switch value {
+      case .integer(let number): code = sqlite3_bind_int64(handle, index, number)
+      case .text(let text):
+        code = text.utf8CString.withUnsafeBufferPointer {
+          sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count - 1), transient)
+        }
+      case .null: code = sqlite3_bind_null(handle, index)
+      }
+      guard code == SQLITE_OK else {
+        sqlite3_clear_bindings(handle)
+        throw error(code, handle)
+      }
+    }
+    return handle
+  }
+
+  /// Binds `values` to the statement's parameters in order, then calls `body` with each row in turn. The statement is
+  /// reset and its bindings cleared afterwards, whatever happens.
+  func forEachRow(_ values: [Bound], _ body: (Columns) throws -> Void) throws {
+    let handle = try bind(values)
+    defer {
+      sqlite3_reset(handle)
+      sqlite3_clear_bindings(handle)
+    }
     while true {
       switch sqlite3_step(handle) {
       case SQLITE_ROW: try body(Columns(handle))

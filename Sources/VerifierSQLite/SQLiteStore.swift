@@ -288,9 +288,9 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
   }
 
   /// The factors a statement selecting ``factorColumns`` finds.
-  static func factors(_ statement: Statement, _ arguments: StatementArguments) throws -> [HOTPFactorRecord] {
+  static func factors(_ statement: Statement, _ values: [Bound]) throws -> [HOTPFactorRecord] {
     var found: [HOTPFactorRecord] = []
-    try statement.forEachRow(arguments) { found.append(try factor($0)) }
+    try statement.forEachRow(values) { found.append(try factor($0)) }
     return found
   }
 
@@ -365,7 +365,8 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       try Self.insert(audit, db)
       guard
         let factor = try Self.factors(
-          db.cachedStatement(sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.id = ?"), [id]
+          db.cachedStatement(sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.id = ?"),
+          [Bound(id)]
         ).first
       else { throw StoreError.corrupt("token \(id) vanished inside its own transaction") }
       return factor
@@ -397,7 +398,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
     try read { db in
       try Self.factors(
         db.cachedStatement(sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.serial = ?"),
-        [serial]
+        [Bound(serial)]
       ).first
     }
   }
@@ -407,7 +408,7 @@ public final class SQLiteStore: VerifierStore, @unchecked Sendable {
       try Self.factors(
         db.cachedStatement(
           sql: "SELECT \(Self.factorColumns) FROM hotp_factors f WHERE f.user_id = ? ORDER BY f.id"),
-        [userID])
+        [Bound(userID)])
     }
   }
 
@@ -540,6 +541,14 @@ extension SQLiteStore {
     }
   }
 
+  /// The user by name, whether they have phone apps, and their tokens, one row per token (one row
+  /// of NULLs from column 3 for none). Built once: the statement cache is keyed by the text.
+  static let snapshotSQL = """
+    SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
+    FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
+    WHERE u.name = ? ORDER BY f.id
+    """
+
   /// What `parts` of the user named `name` hold, read inside the writer's transaction.
   static func snapshot(_ db: Database, _ name: String, _ parts: SnapshotParts) throws -> VerificationSnapshot?
   {
@@ -548,13 +557,7 @@ extension SQLiteStore {
     var user: UserRecord?
     var hasPhoneApps = false
     var tokens: [HOTPFactorRecord] = []
-    try db.cachedStatement(
-      sql: """
-        SELECT u.id, u.name, EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id), \(factorColumns)
-        FROM users u LEFT JOIN hotp_factors f ON f.user_id = u.id
-        WHERE u.name = ? ORDER BY f.id
-        """
-    ).forEachRow([name]) { row in
+    try db.cachedStatement(sql: snapshotSQL).forEachRow([Bound(name)]) { row in
       if user == nil {
         user = UserRecord(id: try row.int64(0), name: try row.text(1))
         hasPhoneApps = try row.bool(2)
