@@ -291,7 +291,8 @@ let package = Package(
     .testTarget(
       name: "OTPTokenCLITests",
       dependencies: [
-        "otptoken", "otptoken-dev", "TestScratch", "StoreFixtures", "Verifier", "VerifierSQLite",
+        "otptoken", "otptoken-dev", "OTPTokenDevTools", "OneTimePassword", "TestScratch", "StoreFixtures",
+        "Verifier", "VerifierSQLite",
       ]),
     // The driver against simulated tokens alone: no hidapi, no libusb.
     .testTarget(
