@@ -119,8 +119,8 @@ extension Statement {
     return handle
   }
 
-  /// Binds `values` to the statement's parameters in order, then calls `body` with each row in turn. The statement is
-  /// reset and its bindings cleared afterwards, whatever happens.
+  /// Binds `values` to the statement's parameters in order, then calls `body` with each row in
+  /// turn. The statement is reset and its bindings cleared afterwards, whatever happens.
   func forEachRow(_ values: [Bound], _ body: (Columns) throws -> Void) throws {
     let handle = try bind(values)
     defer {

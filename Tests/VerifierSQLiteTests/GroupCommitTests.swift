@@ -48,8 +48,8 @@ import Testing
   /// Writes queued behind a running commit go in one batch; the one that fails is undone alone.
   @Test func aFailingWriteInABatchUndoesOnlyItself() throws {
     let pool = try pool()
-    let counts = Outcomes()
-    let commit = GroupCommit(pool: pool) { counts.record("commit of \($0)") }
+    let outcomes = Outcomes()
+    let commit = GroupCommit(pool: pool) { outcomes.record("commit of \($0)") }
     let holding = DispatchSemaphore(value: 0)
     let release = DispatchSemaphore(value: 0)
     let finished = DispatchGroup()
@@ -58,8 +58,8 @@ import Testing
       Thread {
         do {
           try commit.write(body)
-          counts.record("\(name) ok")
-        } catch { counts.record("\(name) \(error)") }
+          outcomes.record("\(name) ok")
+        } catch { outcomes.record("\(name) \(error)") }
         finished.leave()
       }.start()
     }
@@ -81,12 +81,13 @@ import Testing
     finished.wait()
     #expect(try names(pool) == ["first", "x", "z"])
     #expect(
-      Set(counts.values)
+      Set(outcomes.values)
         == ["commit of 1", "commit of 3", "first ok", "x ok", "y Refused(name: \"y\")", "z ok"])
   }
 
-  /// A commit that SQLite refuses (here a foreign key checked at commit) is rolled back whole: every
-  /// write of the batch gets the error, and none of them stays.
+  /// A commit that SQLite refuses (here a foreign key checked at commit) is rolled back whole: the
+  /// write gets SQLite's error, nothing of it stays, and the connection is left out of any
+  /// transaction.
   @Test func aRefusedCommitLeavesNothingOfTheBatch() throws {
     let pool = try pool()
     let commit = GroupCommit(pool: pool)
