@@ -3,7 +3,8 @@
 # generates requests for every operation from the document, sends them to `otptoken serve` on
 # loopback, and fails on any 5xx or any answer the document does not describe (status, content
 # type, body schema, headers, or a method the document does not list that is not answered 405).
-# Bounded: at most MAX_EXAMPLES (default 30) generated cases per operation and phase.
+# Bounded: at most MAX_EXAMPLES (default 30) generated cases per operation and phase. A run prints
+# its seed; OPENAPI_CHECK_ARGS="--seed N" replays it.
 #   bash scripts/openapi-check.sh [path/to/otptoken]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,4 +43,4 @@ st=$PWD/$venv/bin/st
 cd "$work"
 "$st" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method \
-  --max-examples "${MAX_EXAMPLES:-30}" --workers 1 --no-color 2>&1 | tail -80
+  --max-examples "${MAX_EXAMPLES:-30}" ${OPENAPI_CHECK_ARGS:-} --workers 1 --no-color 2>&1
