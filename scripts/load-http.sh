@@ -98,6 +98,8 @@ cpu_per_request() { # TICKS_BEFORE TICKS_AFTER FIGURE
   [ -n "$requests" ] && [ "$requests" -gt 0 ] || { echo "n/a"; return; }
   echo $(( ($2 - $1) * 1000000 / $(getconf CLK_TCK) / requests ))
 }
+# A process's peak resident memory so far, in MB (the kernel's high-water mark).
+peak_rss() { awk '/^VmHWM:/ {printf "%.1f\n", $2 / 1024}' "/proc/$1/status"; }
 
 # wrk with the verify script: CONNECTIONS DURATION URL FOLDER FILE_OFFSET (a warm-up when
 # DURATION is WARMUP: its figures are dropped, and the next run carries on with the next codes).
@@ -136,6 +138,7 @@ measure_sqlite() { # PER_SECOND_PER_FILE
   before=$(ticks "${pids[-1]}")
   sqlite=$(load "$connections" "$duration" "http://127.0.0.1:$port" "$work/sqlite" 0 | figure)
   sqlite_cpu=$(cpu_per_request "$before" "$(ticks "${pids[-1]}")" "$sqlite")
+  sqlite_rss=$(peak_rss "${pids[-1]}")
   # Let the node finish (its last checkpoint included) before anything else is measured.
   kill "${pids[-1]}"
   wait "${pids[-1]}" 2>/dev/null || true
@@ -151,6 +154,7 @@ for attempt in 1 2 3; do
 done
 echo "sqlite_one_node: $sqlite"
 echo "sqlite_node_cpu_us_per_request: $sqlite_cpu"
+echo "sqlite_node_peak_rss_mb: $sqlite_rss"
 
 measure_postgres() { # PER_SECOND_PER_FILE ATTEMPT
   local database="load$2"
@@ -176,6 +180,7 @@ measure_postgres() { # PER_SECOND_PER_FILE ATTEMPT
   node_b=$(figure <"$work/wrk-b.txt")
   both=$(( $(echo "$node_a" | sed -nE 's/.*"requests": ([0-9]+).*/\1/p') + $(echo "$node_b" | sed -nE 's/.*"requests": ([0-9]+).*/\1/p') ))
   pg_cpu=$(cpu_per_request "$before" "$after" "{\"requests\": $both}")
+  pg_rss="$(peak_rss "${pids[-2]}") $(peak_rss "${pids[-1]}")"
   kill "${pids[-2]}" "${pids[-1]}"
   wait "${pids[-2]}" "${pids[-1]}" 2>/dev/null || true
 }
@@ -192,3 +197,4 @@ done
 echo "postgres_node_a: $node_a"
 echo "postgres_node_b: $node_b"
 echo "postgres_nodes_cpu_us_per_request: $pg_cpu"
+echo "postgres_nodes_peak_rss_mb: $pg_rss"
