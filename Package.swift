@@ -3,10 +3,11 @@
 // the token firmware simulator, the host driver, the shared verifier and the `otptoken` command.
 import PackageDescription
 
-/// How the deployed executables are linked on Linux: by lld, with relative relocations packed
-/// (DT_RELR, glibc 2.36 and later) and no exported symbol table. The loader then has no 3.4 MB
-/// relocation table and no 50,000 exported symbols to read, which keeps about 9 MB of the binary
-/// out of each process's resident memory (docs/performance.md).
+/// How the deployed executables (and the test bundle, which links their objects) are linked on
+/// Linux: by lld, with relative relocations packed (DT_RELR, glibc 2.36 and later) and no exported
+/// symbol table. The loader then has no 3.4 MB relocation table and no 50,000 exported symbols to
+/// read, which keeps 5 to 7 MB of the binary out of each process's resident memory
+/// (docs/performance.md).
 let compactExecutable: [LinkerSetting] = [
   .unsafeFlags(
     ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
