@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 import Verifier
 
 /// The service's Prometheus metrics: decisions by result and reason, verification latency,
@@ -8,6 +9,9 @@ public struct ServiceMetrics: Sendable {
   let latency: DurationHistogram
   /// One counter per decision reason, made once: the verify path only increments.
   let decisionCounters: [Decision.Reason: Counter]
+  let answersByStatus: LabelledCounters<Int>
+  let throttledByReason: LabelledCounters<String>
+  let limitedByKind: LabelledCounters<String>
 
   public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
     self.registry = registry
@@ -28,6 +32,9 @@ public struct ServiceMetrics: Sendable {
         ])
     }
     decisionCounters = counters
+    answersByStatus = LabelledCounters(registry, Self.answers, label: "status")
+    throttledByReason = LabelledCounters(registry, Self.throttled, label: "reason")
+    limitedByKind = LabelledCounters(registry, Self.limited, label: "by")
   }
 
   static func name(_ metric: String, unit: String, _ help: String) -> MetricNameDescriptor {
@@ -51,17 +58,40 @@ public struct ServiceMetrics: Sendable {
   func record(_ decision: Decision, duration: Duration) {
     decisionCounters[decision.reason]?.increment()
     if decision.reason == .throttled || decision.reason == .locked {
-      registry.makeCounter(descriptor: Self.throttled, labels: [("reason", decision.reason.rawValue)])
-        .increment()
+      throttledByReason.increment(decision.reason.rawValue)
     }
     latency.record(duration)
   }
 
-  func recordAnswer(status: Int) {
-    registry.makeCounter(descriptor: Self.answers, labels: [("status", String(status))]).increment()
+  func recordAnswer(status: Int) { answersByStatus.increment(status) }
+
+  func recordRateLimited(_ kind: String) { limitedByKind.increment(kind) }
+}
+
+/// The counters of one metric with one label, each made in the registry the first time its value
+/// is counted and kept, so that counting is a dictionary look-up: the registry's own look-up
+/// checks and hashes the metric's name and labels at every call.
+final class LabelledCounters<Value: Hashable & CustomStringConvertible & Sendable>: Sendable {
+  private struct State {
+    let descriptor: MetricNameDescriptor
+    var made: [Value: Counter] = [:]
+  }
+  private let registry: PrometheusCollectorRegistry
+  private let label: String
+  private let state: Mutex<State>
+
+  init(_ registry: PrometheusCollectorRegistry, _ descriptor: sending MetricNameDescriptor, label: String) {
+    self.registry = registry
+    self.label = label
+    state = Mutex(State(descriptor: descriptor))
   }
 
-  func recordRateLimited(_ kind: String) {
-    registry.makeCounter(descriptor: Self.limited, labels: [("by", kind)]).increment()
+  func increment(_ value: Value) {
+    state.withLock { state in
+      if let counter = state.made[value] { return counter }
+      let counter = registry.makeCounter(descriptor: state.descriptor, labels: [(label, value.description)])
+      state.made[value] = counter
+      return counter
+    }.increment()
   }
 }

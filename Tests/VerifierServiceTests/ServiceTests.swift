@@ -126,6 +126,7 @@ func errorCode(_ response: TestResponse) -> String? {
           text.contains(#"otptoken_decisions_total{route="verify",result="accepted",reason="accepted"} 1"#))
         #expect(text.contains(#"result="refused",reason="replay"} 1"#))
         #expect(text.contains("otptoken_verify_duration_seconds_bucket"))
+        #expect(text.contains(#"otptoken_http_responses_total{status="200"} 2"#))
       }
     }
     // The decision was made by the store: the audit log says so, with the client as source.
@@ -255,6 +256,12 @@ func errorCode(_ response: TestResponse) -> String? {
       clock.advance(1)
       try await client.execute(uri: "/v1/verify", method: .post, headers: bearer(key), body: body) {
         #expect($0.status == .ok)
+      }
+      try await client.execute(uri: "/metrics", method: .get) { response in
+        let text = String(buffer: response.body)
+        #expect(text.contains(#"otptoken_rate_limited_total{by="user"} 1"#))
+        #expect(text.contains(#"otptoken_http_responses_total{status="429"} 1"#))
+        #expect(text.contains(#"otptoken_http_responses_total{status="200"} 3"#))
       }
     }
     let g = try ServiceFixture(limits: .init(perAddress: (1, 3), perUser: (0, 0)))
