@@ -139,10 +139,13 @@ func errorCode(_ response: TestResponse) -> String? {
     let (admin, verifyOnly, store, clock) = (f.admin, f.verifyOnly, f.store, f.clock)
     try await f.test { client in
       let body = json(#"{"user": "alice", "code": "000000"}"#)
-      // No key, a malformed key, an unknown key.
+      // No key, a malformed key, an unknown key, a valid key given twice.
+      var twice = bearer(verifyOnly)
+      twice[values: .authorization] = ["Bearer \(verifyOnly)", "Bearer \(verifyOnly)"]
       for headers: HTTPFields in [
         [.contentType: "application/json"], [.authorization: "Bearer nonsense"],
         [.authorization: "Bearer otk_" + String(repeating: "0", count: 64)], [.authorization: "Basic abc"],
+        twice,
       ] {
         try await client.execute(uri: "/v1/verify", method: .post, headers: headers, body: body) { response in
           #expect(response.status == .unauthorized)
